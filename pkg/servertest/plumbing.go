@@ -23,6 +23,7 @@ import (
 // services (besides the built-in ones) that reflection must list.
 func CheckPlumbing(t *testing.T, addr, name string, wantServices ...string) {
 	base := "http://" + addr
+	WaitReady(t, addr)
 	t.Run("grpc health serving", func(t *testing.T) {
 		client := grpchealth.NewClient(HTTP2Client(), base, connect.WithGRPC())
 		resp, err := client.Check(context.Background(), &grpchealth.CheckRequest{})
@@ -80,7 +81,7 @@ func CheckPlumbing(t *testing.T, addr, name string, wantServices ...string) {
 		CheckUnknownMethod(t, base)
 	})
 	t.Run("oversized request is rejected", func(t *testing.T) {
-		CheckOversized(t, base, 2<<20)
+		CheckOversized(t, base, 8<<20)
 	})
 }
 

@@ -74,6 +74,24 @@ func WaitHealthy(t testing.TB, addr string, exited <-chan error) {
 	t.Fatalf("%s not healthy after 30s", addr)
 }
 
+// WaitReady polls http://addr/readyz until it answers 200, failing the
+// test after 60 seconds (a Raft cluster needs an election first).
+func WaitReady(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after 60s", addr)
+}
+
 // HTTP2Client returns a client that speaks cleartext HTTP/2 with prior
 // knowledge, as gRPC clients do.
 func HTTP2Client() *http.Client {

@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/photoncloud/core/chainfire/internal/etcdapi"
+	"github.com/photoncloud/core/chainfire/internal/member"
 	"github.com/photoncloud/core/pkg/cli"
+	"github.com/photoncloud/core/pkg/server"
 )
 
 // Config is a member's configuration. Flag names follow etcd's, so Chainfire
@@ -27,6 +31,11 @@ type Config struct {
 	InitialCluster      string
 	InitialClusterState string
 	InitialClusterToken string
+	ElectionTimeoutMs   int
+	HeartbeatIntervalMs int
+	SnapshotCount       uint64
+	QuotaBackendBytes   int64
+	MaxTxnOps           int
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -39,7 +48,17 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.InitialCluster, "initial-cluster", "default=http://127.0.0.1:2380", "initial cluster configuration for bootstrapping: name=peerURL,...")
 	fs.StringVar(&c.InitialClusterState, "initial-cluster-state", "new", "new when bootstrapping a cluster, existing when joining one")
 	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", "chainfire-cluster", "token distinguishing this cluster during bootstrap")
+	fs.IntVar(&c.ElectionTimeoutMs, "election-timeout", 1000, "time (in milliseconds) a follower waits for the leader before starting an election")
+	fs.IntVar(&c.HeartbeatIntervalMs, "heartbeat-interval", 100, "accepted for etcd compatibility; the leader heartbeats at a tenth of --election-timeout")
+	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "number of committed entries between snapshots of the store")
+	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 2<<30, "backend size above which writes fail with 'database space exceeded' (0 disables)")
+	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", etcdapi.DefaultMaxTxnOps, "maximum number of operations in each branch of a txn")
 }
+
+// grpcOverheadBytes is the slack etcd gives gRPC messages above
+// --max-request-bytes, so an oversized request reaches the server's own
+// check and gets etcd's "request is too large" error.
+const grpcOverheadBytes = 512 * 1024
 
 // Command returns the chainfire root command.
 func Command(version, revision string) *cobra.Command {
@@ -62,7 +81,67 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("--listen-client-urls: %w", err)
 	}
-	return rt.Serve(ctx, addr, cfg.Name, nil)
+	mcfg, err := cfg.memberConfig(rt)
+	if err != nil {
+		return err
+	}
+	m, err := member.Start(mcfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			rt.Logger.Error("close member", "error", err.Error())
+		}
+	}()
+	scfg := rt.ServerConfig(addr, cfg.Name)
+	scfg.MaxRequestBytes += grpcOverheadBytes
+	srv, err := server.New(scfg, rt.Telemetry)
+	if err != nil {
+		return err
+	}
+	srv.SetReadiness(m.Ready)
+	etcdapi.Register(srv, m, etcdapi.Options{MaxTxnOps: cfg.MaxTxnOps, QuotaBackendBytes: cfg.QuotaBackendBytes})
+	return srv.Serve(ctx)
+}
+
+func (cfg Config) memberConfig(rt *cli.Runtime) (member.Config, error) {
+	initial, err := member.ParseInitialCluster(cfg.InitialCluster)
+	if err != nil {
+		return member.Config{}, fmt.Errorf("--initial-cluster: %w", err)
+	}
+	peerListen, err := HostPort(cfg.ListenPeerURLs)
+	if err != nil {
+		return member.Config{}, fmt.Errorf("--listen-peer-urls: %w", err)
+	}
+	if cfg.InitialClusterState != "new" && cfg.InitialClusterState != "existing" {
+		return member.Config{}, fmt.Errorf("--initial-cluster-state must be new or existing, not %q", cfg.InitialClusterState)
+	}
+	return member.Config{
+		Name:                cfg.Name,
+		DataDir:             cfg.DataDir,
+		ClientURLs:          splitURLs(cfg.AdvertiseClientURLs),
+		PeerURLs:            splitURLs(cfg.InitialAdvertise),
+		PeerListen:          peerListen,
+		InitialCluster:      initial,
+		InitialClusterState: cfg.InitialClusterState,
+		InitialClusterToken: cfg.InitialClusterToken,
+		ElectionTimeout:     time.Duration(cfg.ElectionTimeoutMs) * time.Millisecond,
+		SnapshotCount:       cfg.SnapshotCount,
+		MaxRequestBytes:     rt.Common.MaxRequestBytes,
+		QuotaBackendBytes:   cfg.QuotaBackendBytes,
+		Logger:              rt.Logger,
+	}, nil
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // HostPort extracts host:port from a single http:// URL, as etcd's URL flags

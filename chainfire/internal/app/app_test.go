@@ -10,7 +10,12 @@ import (
 // contract every PhotonCloud server shares (health, readiness, metrics,
 // reflection, Connect and gRPC, unknown methods, size limits).
 func TestPlumbing(t *testing.T) {
-	addr := servertest.FreeAddr(t)
-	servertest.RunCommand(t, Command("test", "test"), addr, "--listen-client-urls", "http://"+addr, "--data-dir", t.TempDir())
-	servertest.CheckPlumbing(t, addr, "chainfire")
+	addr, peer := servertest.FreeAddr(t), "http://"+servertest.FreeAddr(t)
+	servertest.RunCommand(t, Command("test", "test"), addr,
+		"--listen-client-urls", "http://"+addr, "--advertise-client-urls", "http://"+addr,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "default="+peer, "--data-dir", t.TempDir())
+	servertest.CheckPlumbing(t, addr, "chainfire",
+		"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
+		"etcdserverpb.Cluster", "etcdserverpb.Maintenance", "etcdserverpb.Auth")
 }

@@ -1,0 +1,174 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/photoncloud/core/chainfire/internal/mvcc"
+	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
+)
+
+// Result is what applying one command produced: the etcd response message
+// or the error to return to the client.
+type Result struct {
+	Response proto.Message
+	Err      error
+}
+
+// Applier is the raft.BatchingFSM over an MVCC store.
+type Applier struct {
+	store   *mvcc.Store
+	members *Members
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64
+	advance chan struct{} // closed and replaced whenever applied grows
+}
+
+var _ raft.BatchingFSM = (*Applier)(nil)
+
+// New returns an Applier over store, loading the member table from it.
+func New(store *mvcc.Store, log *slog.Logger) (*Applier, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Applier{store: store, members: newMembers(), log: log, advance: make(chan struct{})}
+	if err := a.members.load(store); err != nil {
+		return nil, err
+	}
+	a.applied = store.AppliedIndex()
+	return a, nil
+}
+
+// Store is the MVCC store commands are applied to.
+func (a *Applier) Store() *mvcc.Store { return a.store }
+
+// Members is the replicated table of member attributes.
+func (a *Applier) Members() *Members { return a.members }
+
+// Apply applies one entry; hashicorp/raft uses ApplyBatch instead.
+func (a *Applier) Apply(l *raft.Log) any { return a.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed entries in one storage transaction.
+func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	start := 0
+	applied := a.store.AppliedIndex()
+	for start < len(logs) && logs[start].Index <= applied {
+		start++ // applied before a restart: skip, never apply twice
+	}
+	if start == len(logs) {
+		return results
+	}
+	last := logs[len(logs)-1]
+	err := a.store.Update(last.Index, last.Term, func(b *mvcc.Batch) error {
+		for i := start; i < len(logs); i++ {
+			if logs[i].Type != raft.LogCommand {
+				continue
+			}
+			results[i] = a.applyEntry(b, logs[i])
+		}
+		return nil
+	})
+	if err != nil {
+		// The store is unchanged, but Raft has committed these entries and
+		// cannot skip them: stop this member; on restart the log replays
+		// them. Carrying on would let this replica diverge.
+		a.log.Error("apply failed; stopping to keep the replica consistent", "index", last.Index, "error", err.Error())
+		panic(fmt.Sprintf("chainfire: apply of raft entries up to %d failed: %v", last.Index, err))
+	}
+	a.publish(last.Index)
+	return results
+}
+
+func (a *Applier) applyEntry(b *mvcc.Batch, l *raft.Log) *Result {
+	var cmd chainfirev1.RaftCommand
+	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+		// Every member sees the same bytes, so every member skips it alike.
+		a.log.Error("undecodable raft command skipped", "index", l.Index, "error", err.Error())
+		return &Result{Err: fmt.Errorf("apply: decode command at %d: %w", l.Index, err)}
+	}
+	resp, err := a.execute(b, &cmd)
+	return &Result{Response: resp, Err: err}
+}
+
+func (a *Applier) publish(index uint64) {
+	a.mu.Lock()
+	if index > a.applied {
+		a.applied = index
+		close(a.advance)
+		a.advance = make(chan struct{})
+	}
+	a.mu.Unlock()
+}
+
+// AppliedIndex is the last Raft index durably applied.
+func (a *Applier) AppliedIndex() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applied
+}
+
+// WaitApplied blocks until index has been applied or ctx ends.
+func (a *Applier) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		a.mu.Lock()
+		applied, advance := a.applied, a.advance
+		a.mu.Unlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-advance:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Snapshot captures the store at the current applied index. Raft calls it
+// on the FSM goroutine, so no apply runs concurrently; Persist streams the
+// consistent copy later without blocking applies.
+func (a *Applier) Snapshot() (raft.FSMSnapshot, error) {
+	sn, err := a.store.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("apply: snapshot: %w", err)
+	}
+	return fsmSnapshot{sn}, nil
+}
+
+// Restore replaces the store with a snapshot sent by the leader.
+func (a *Applier) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := a.store.Restore(rc); err != nil {
+		return fmt.Errorf("apply: restore: %w", err)
+	}
+	if err := a.members.load(a.store); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.applied = a.store.AppliedIndex()
+	close(a.advance)
+	a.advance = make(chan struct{})
+	a.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot struct{ sn *mvcc.Snapshot }
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.sn.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("apply: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() { _ = s.sn.Close() }

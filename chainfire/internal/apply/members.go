@@ -1,0 +1,106 @@
+package apply
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/photoncloud/core/chainfire/internal/mvcc"
+	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
+)
+
+var membersBucket = []byte("members")
+
+// Members is the replicated table of what members announced about
+// themselves (name, client and peer URLs), kept in the store's bbolt file so
+// it is written atomically with the entry that changed it and travels in
+// snapshots.
+type Members struct {
+	mu   sync.RWMutex
+	byID map[uint64]*chainfirev1.MemberAttributes
+}
+
+func newMembers() *Members {
+	return &Members{byID: make(map[uint64]*chainfirev1.MemberAttributes)}
+}
+
+// Get returns the attributes member id announced, if any.
+func (m *Members) Get(id uint64) (*chainfirev1.MemberAttributes, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, ok := m.byID[id]
+	return a, ok
+}
+
+// List returns every announced member, ordered by id.
+func (m *Members) List() []*chainfirev1.MemberAttributes {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*chainfirev1.MemberAttributes, 0, len(m.byID))
+	for _, a := range m.byID {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(x, y *chainfirev1.MemberAttributes) int {
+		switch {
+		case x.GetId() < y.GetId():
+			return -1
+		case x.GetId() > y.GetId():
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (m *Members) load(store *mvcc.Store) error {
+	loaded := make(map[uint64]*chainfirev1.MemberAttributes)
+	err := store.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(membersBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var a chainfirev1.MemberAttributes
+			if err := proto.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("member %x: %w", k, err)
+			}
+			loaded[a.GetId()] = &a
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("apply: load members: %w", err)
+	}
+	m.mu.Lock()
+	m.byID = loaded
+	m.mu.Unlock()
+	return nil
+}
+
+// publish stores a member's attributes in the batch and, once the batch
+// commits, in memory.
+func (m *Members) publish(b *mvcc.Batch, a *chainfirev1.MemberAttributes) error {
+	bucket, err := b.Tx().CreateBucketIfNotExists(membersBucket)
+	if err != nil {
+		return fmt.Errorf("apply: members bucket: %w", err)
+	}
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("apply: encode member: %w", err)
+	}
+	key := binary.BigEndian.AppendUint64(nil, a.GetId())
+	if err := bucket.Put(key, data); err != nil {
+		return fmt.Errorf("apply: store member: %w", err)
+	}
+	copied := proto.Clone(a).(*chainfirev1.MemberAttributes)
+	b.OnCommit(func(int64, []mvcc.Event) {
+		m.mu.Lock()
+		m.byID[copied.GetId()] = copied
+		m.mu.Unlock()
+	})
+	return nil
+}

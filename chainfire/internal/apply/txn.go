@@ -1,0 +1,183 @@
+package apply
+
+import (
+	"bytes"
+	"cmp"
+
+	"github.com/photoncloud/core/chainfire/internal/etcderr"
+	"github.com/photoncloud/core/chainfire/internal/mvcc"
+	pb "github.com/photoncloud/core/proto/etcdserverpb"
+)
+
+// txnPath records which branch every (nested) transaction takes. As in
+// etcd, all compares — nested ones included — are evaluated against the
+// state before the transaction writes anything.
+type txnPath struct {
+	succeeded bool
+	nested    []*txnPath // one per nested txn op of the chosen branch, in order
+}
+
+func evalPath(r Reader, req *pb.TxnRequest) (*txnPath, error) {
+	p := &txnPath{succeeded: true}
+	for _, c := range req.GetCompare() {
+		ok, err := evalCompare(r, c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			p.succeeded = false
+			break
+		}
+	}
+	for _, op := range branch(req, p.succeeded) {
+		if nested := op.GetRequestTxn(); nested != nil {
+			np, err := evalPath(r, nested)
+			if err != nil {
+				return nil, err
+			}
+			p.nested = append(p.nested, np)
+		}
+	}
+	return p, nil
+}
+
+func branch(req *pb.TxnRequest, succeeded bool) []*pb.RequestOp {
+	if succeeded {
+		return req.GetSuccess()
+	}
+	return req.GetFailure()
+}
+
+// evalCompare holds when every key in the compare's range satisfies it. A
+// missing key compares as a zero key-value, except that a VALUE compare on
+// a missing key always fails (there is no value to compare).
+func evalCompare(r Reader, c *pb.Compare) (bool, error) {
+	res, err := r.Range(c.GetKey(), c.GetRangeEnd(), mvcc.RangeOptions{})
+	if err != nil {
+		return false, storeError(err)
+	}
+	if len(res.KVs) == 0 {
+		if c.GetTarget() == pb.Compare_VALUE {
+			return false, nil
+		}
+		return compareKV(c, &mvcc.KeyValue{}), nil
+	}
+	for i := range res.KVs {
+		if !compareKV(c, &res.KVs[i]) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func compareKV(c *pb.Compare, kv *mvcc.KeyValue) bool {
+	var r int
+	switch c.GetTarget() {
+	case pb.Compare_VERSION:
+		r = cmp.Compare(kv.Version, c.GetVersion())
+	case pb.Compare_CREATE:
+		r = cmp.Compare(kv.CreateRevision, c.GetCreateRevision())
+	case pb.Compare_MOD:
+		r = cmp.Compare(kv.ModRevision, c.GetModRevision())
+	case pb.Compare_VALUE:
+		r = bytes.Compare(kv.Value, c.GetValue())
+	case pb.Compare_LEASE:
+		r = cmp.Compare(kv.Lease, c.GetLease())
+	default:
+		return false
+	}
+	switch c.GetResult() {
+	case pb.Compare_EQUAL:
+		return r == 0
+	case pb.Compare_NOT_EQUAL:
+		return r != 0
+	case pb.Compare_GREATER:
+		return r > 0
+	case pb.Compare_LESS:
+		return r < 0
+	}
+	return false
+}
+
+// checkPath rejects, before anything is written, a transaction whose chosen
+// operations would fail on the current state: reads of compacted or future
+// revisions, and puts that keep the value or lease of a missing key.
+func checkPath(r Reader, req *pb.TxnRequest, p *txnPath) error {
+	nested := 0
+	for _, op := range branch(req, p.succeeded) {
+		switch {
+		case op.GetRequestRange() != nil:
+			rr := op.GetRequestRange()
+			if rr.GetRevision() > 0 {
+				opts := mvcc.RangeOptions{Rev: rr.GetRevision(), CountOnly: true}
+				if _, err := r.Range(rr.GetKey(), rr.GetRangeEnd(), opts); err != nil {
+					return storeError(err)
+				}
+			}
+		case op.GetRequestPut() != nil:
+			put := op.GetRequestPut()
+			if put.GetIgnoreValue() || put.GetIgnoreLease() {
+				res, err := r.Range(put.GetKey(), nil, mvcc.RangeOptions{CountOnly: true})
+				if err != nil {
+					return storeError(err)
+				}
+				if res.Count == 0 {
+					return etcderr.KeyNotFound
+				}
+			}
+		case op.GetRequestTxn() != nil:
+			if err := checkPath(r, op.GetRequestTxn(), p.nested[nested]); err != nil {
+				return err
+			}
+			nested++
+		}
+	}
+	return nil
+}
+
+// execTxn runs the chosen operations in order, each seeing the writes of
+// the ones before it.
+func execTxn(tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
+	return runOps(tx, tx, req, p)
+}
+
+// runOps executes the operations of the chosen branches, reading through r
+// and writing through tx (nil for read-only txns, which have no writes).
+func runOps(r Reader, tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
+	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{}, Succeeded: p.succeeded}
+	nested := 0
+	for _, op := range branch(req, p.succeeded) {
+		var out *pb.ResponseOp
+		switch {
+		case op.GetRequestRange() != nil:
+			r, err := Range(r, op.GetRequestRange())
+			if err != nil {
+				return nil, err
+			}
+			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: r}}
+		case op.GetRequestPut() != nil:
+			r, err := put(tx, op.GetRequestPut())
+			if err != nil {
+				return nil, err
+			}
+			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponsePut{ResponsePut: r}}
+		case op.GetRequestDeleteRange() != nil:
+			r, err := deleteRange(tx, op.GetRequestDeleteRange())
+			if err != nil {
+				return nil, err
+			}
+			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: r}}
+		case op.GetRequestTxn() != nil:
+			r, err := runOps(r, tx, op.GetRequestTxn(), p.nested[nested])
+			if err != nil {
+				return nil, err
+			}
+			nested++
+			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseTxn{ResponseTxn: r}}
+		default:
+			out = &pb.ResponseOp{} // an empty op: etcd answers it with an empty response
+		}
+		resp.Responses = append(resp.Responses, out)
+	}
+	return resp, nil
+}

@@ -1,0 +1,282 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Errors returned to callers that must react to leadership.
+var (
+	// ErrNotLeader: the command was not appended (safe to retry elsewhere).
+	ErrNotLeader = errors.New("raftnode: not the leader")
+	// ErrLeadershipLost: the command was appended but leadership was lost
+	// before it committed; it may or may not be applied.
+	ErrLeadershipLost = errors.New("raftnode: leadership lost while committing")
+	ErrNoLeader  = errors.New("raftnode: no leader")
+	ErrStopped   = errors.New("raftnode: stopped")
+)
+
+// Peer is a voting member known at bootstrap.
+type Peer struct {
+	ID      raft.ServerID
+	Address raft.ServerAddress
+}
+
+// StateMachine is what the node applies committed entries to.
+type StateMachine interface {
+	raft.BatchingFSM
+	// AppliedIndex is the last log index durably applied.
+	AppliedIndex() uint64
+	// WaitApplied blocks until AppliedIndex() >= index or ctx ends.
+	WaitApplied(ctx context.Context, index uint64) error
+}
+
+// Config configures a Node.
+type Config struct {
+	ID            raft.ServerID
+	DataDir       string
+	PeerListen    string // host:port to bind for peer traffic
+	PeerAdvertise string // host:port peers dial; defaults to the bound address
+	// Bootstrap with InitialPeers when there is no Raft state on disk.
+	Bootstrap    bool
+	InitialPeers []Peer
+	// ElectionTimeout bounds how long followers wait for the leader.
+	ElectionTimeout time.Duration
+	// CommitTimeout bounds how long followers may go without hearing the
+	// latest commit index when no new entries are flowing; it is the floor
+	// of a follower's linearizable read latency.
+	CommitTimeout time.Duration
+	// SnapshotThreshold is the number of entries between snapshots.
+	SnapshotThreshold uint64
+	// TrailingLogs is the number of entries kept behind a snapshot.
+	TrailingLogs uint64
+	Logger       *slog.Logger
+	// RaftLogOutput receives hashicorp/raft's own log lines.
+	RaftLogOutput io.Writer
+}
+
+func (c Config) withDefaults() Config {
+	if c.ElectionTimeout <= 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 10 * time.Millisecond
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 10000
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RaftLogOutput == nil {
+		c.RaftLogOutput = os.Stderr
+	}
+	return c
+}
+
+// Node is one member's Raft replica.
+type Node struct {
+	cfg    Config
+	raft   *raft.Raft
+	logs   raft.LogStore
+	fsm    StateMachine
+	store  *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+	reads  *readIndexer
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// leaderReady is the leadership generation whose Barrier has completed;
+	// leaderGen counts leadership acquisitions.
+	leaderGen   atomic.Uint64
+	leaderReady atomic.Uint64
+	readyCh     chan struct{} // closed and replaced when readiness changes
+	readyMu     sync.Mutex
+}
+
+// Start opens the durable Raft state in cfg.DataDir and starts the replica.
+func Start(cfg Config, fsm StateMachine) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raftnode: data dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: open log store: %w", err)
+	}
+	n := &Node{cfg: cfg, fsm: fsm, store: store, log: cfg.Logger, readyCh: make(chan struct{})}
+	if err := n.start(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	cfg := n.cfg
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: cfg.RaftLogOutput, JSONFormat: true})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("raftnode: snapshot store: %w", err)
+	}
+	stream, err := newStreamLayer(cfg.PeerListen, cfg.PeerAdvertise)
+	if err != nil {
+		return err
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	logs, err := raft.NewLogCache(1024, n.store)
+	if err != nil {
+		n.trans.Close()
+		return fmt.Errorf("raftnode: log cache: %w", err)
+	}
+	n.logs = logs
+	rc := n.raftConfig(hlog)
+	if cfg.Bootstrap {
+		if err := n.bootstrapIfNew(rc, logs, snaps); err != nil {
+			n.trans.Close()
+			return err
+		}
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.trans)
+	if err != nil {
+		n.trans.Close()
+		return fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n.raft = r
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.reads = newReadIndexer(n)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.reads.run(ctx) }()
+	return nil
+}
+
+func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = n.cfg.ID
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
+	rc.CommitTimeout = n.cfg.CommitTimeout
+	rc.MaxAppendEntries = 512
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.SnapshotInterval = 30 * time.Second
+	// The state machine persists itself with its applied index; restoring a
+	// snapshot on start would only throw that work away.
+	rc.NoSnapshotRestoreOnStart = true
+	return rc
+}
+
+func (n *Node) bootstrapIfNew(rc *raft.Config, logs raft.LogStore, snaps raft.SnapshotStore) error {
+	existing, err := raft.HasExistingState(logs, n.store, snaps)
+	if err != nil {
+		return fmt.Errorf("raftnode: inspect state: %w", err)
+	}
+	if existing {
+		return nil
+	}
+	var conf raft.Configuration
+	for _, p := range n.cfg.InitialPeers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: p.ID, Address: p.Address})
+	}
+	if err := raft.BootstrapCluster(rc, logs, n.store, snaps, n.trans, conf); err != nil {
+		return fmt.Errorf("raftnode: bootstrap: %w", err)
+	}
+	n.log.Info("bootstrapped new cluster", "members", len(conf.Servers))
+	return nil
+}
+
+// Close stops the replica and releases its files.
+func (n *Node) Close() error {
+	n.cancel()
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	if cerr := n.trans.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := n.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Raft exposes the underlying library object for membership and stats.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Leader returns the current leader's id, or "" when there is none known.
+func (n *Node) Leader() raft.ServerID {
+	_, id := n.raft.LeaderWithID()
+	return id
+}
+
+// IsLeader reports whether this replica is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// CommitIndex is the latest index known committed by this replica.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
+// LastIndex is the last index in this replica's log.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
+// Propose appends data to the log and waits until it is applied, returning
+// the state machine's result. Only the leader can propose.
+func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	timeout := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	f := n.raft.Apply(data, timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, mapRaftError(err)
+		}
+		return f.Response(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func mapRaftError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrLeadershipLost
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrStopped
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return context.DeadlineExceeded
+	}
+	return err
+}

@@ -1,0 +1,134 @@
+package raftnode
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// readIndexer confirms leadership for batches of linearizable reads: every
+// read that arrives while a confirmation is in flight waits for the next
+// one, and one round of heartbeats serves the whole batch.
+type readIndexer struct {
+	n    *Node
+	reqs chan chan readIndexResult
+}
+
+type readIndexResult struct {
+	index uint64
+	err   error
+}
+
+func newReadIndexer(n *Node) *readIndexer {
+	return &readIndexer{n: n, reqs: make(chan chan readIndexResult, 4096)}
+}
+
+func (r *readIndexer) run(ctx context.Context) {
+	batch := make([]chan readIndexResult, 0, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case first := <-r.reqs:
+			batch = append(batch[:0], first)
+		}
+	drain:
+		for {
+			select {
+			case c := <-r.reqs:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		res := r.confirm(ctx)
+		for _, c := range batch {
+			c <- res
+		}
+	}
+}
+
+// confirm records the commit index, then proves this replica is still the
+// leader at that point by hearing from a quorum.
+func (r *readIndexer) confirm(ctx context.Context) readIndexResult {
+	n := r.n
+	if err := n.waitLeaderReady(ctx); err != nil {
+		return readIndexResult{err: err}
+	}
+	index := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return readIndexResult{err: fmt.Errorf("%w: %v", ErrNotLeader, mapRaftError(err))}
+	}
+	return readIndexResult{index: index}
+}
+
+// ReadIndex returns an index such that a read served after the state
+// machine has applied it is linearizable. Only the leader can answer;
+// followers ask the leader (see the member layer).
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	c := make(chan readIndexResult, 1)
+	select {
+	case n.reads.reqs <- c:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case res := <-c:
+		return res.index, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// LinearizableBarrier waits until a read on this leader's state machine is
+// linearizable: it obtains a read index and waits for it to be applied.
+func (n *Node) LinearizableBarrier(ctx context.Context) error {
+	index, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.WaitApplied(ctx, index)
+}
+
+// WaitApplied blocks until the state machine reflects every entry up to
+// index. Entries the state machine never sees (the no-op and barriers a
+// leader appends) would otherwise leave it waiting for the next write, so
+// once Raft has dispatched past index, a gap made only of such entries
+// counts as applied.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		applied := n.fsm.AppliedIndex()
+		if applied >= index {
+			return nil
+		}
+		if n.raft.AppliedIndex() >= index && n.onlyInternalEntries(applied+1, index) {
+			return nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+		err := n.fsm.WaitApplied(wctx, index)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// onlyInternalEntries reports whether no entry in [from, to] reaches the
+// state machine.
+func (n *Node) onlyInternalEntries(from, to uint64) bool {
+	var l raft.Log
+	for i := from; i <= to; i++ {
+		if err := n.logs.GetLog(i, &l); err != nil {
+			return false
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
+}
