@@ -24,8 +24,8 @@ var (
 	// ErrLeadershipLost: the command was appended but leadership was lost
 	// before it committed; it may or may not be applied.
 	ErrLeadershipLost = errors.New("raftnode: leadership lost while committing")
-	ErrNoLeader  = errors.New("raftnode: no leader")
-	ErrStopped   = errors.New("raftnode: stopped")
+	ErrNoLeader       = errors.New("raftnode: no leader")
+	ErrStopped        = errors.New("raftnode: stopped")
 )
 
 // Peer is a voting member known at bootstrap.
