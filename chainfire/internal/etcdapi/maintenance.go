@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 
 	"connectrpc.com/connect"
 
@@ -48,4 +49,14 @@ func (s *Maintenance) Status(ctx context.Context, _ *connect.Request[pb.StatusRe
 		resp.Errors = append(resp.Errors, "etcdserver: no leader")
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// Alarm answers GET with the cluster's active alarms. Raising and clearing
+// alarms (NOSPACE, CORRUPT) arrive with the maintenance work; until then no
+// alarm is ever active, and quota is enforced per request.
+func (s *Maintenance) Alarm(ctx context.Context, req *connect.Request[pb.AlarmRequest]) (*connect.Response[pb.AlarmResponse], error) {
+	if req.Msg.GetAction() != pb.AlarmRequest_GET {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("alarm activation and deactivation are not implemented yet"))
+	}
+	return connect.NewResponse(&pb.AlarmResponse{Header: s.m.Header(s.m.Store().Rev())}), nil
 }
