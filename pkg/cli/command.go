@@ -52,6 +52,7 @@ type CommonFlags struct {
 	LogLevel        string
 	MaxRequestBytes int
 	ShutdownTimeout time.Duration
+	EnablePprof     bool
 }
 
 func (c *CommonFlags) register(fs *pflag.FlagSet) {
@@ -60,6 +61,7 @@ func (c *CommonFlags) register(fs *pflag.FlagSet) {
 		"largest request message accepted, in bytes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout,
 		"how long in-flight calls may take to finish on SIGTERM")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the client port")
 }
 
 // ServerConfig fills the common parts of a server.Config.
@@ -72,6 +74,7 @@ func (rt *Runtime) ServerConfig(listenAddr, nodeName string) server.Config {
 		ListenAddr:      listenAddr,
 		MaxRequestBytes: rt.Common.MaxRequestBytes,
 		ShutdownTimeout: rt.Common.ShutdownTimeout,
+		EnablePprof:     rt.Common.EnablePprof,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"time"
 
@@ -28,6 +29,13 @@ func (s *Server) mountBuiltins() {
 	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
 	s.mux.Handle("GET /metrics", s.tel.MetricsHandler())
 	s.mux.HandleFunc("/", writeUnimplemented)
+	if s.cfg.EnablePprof {
+		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s.Mount(grpchealth.NewHandler(healthChecker{s}, s.HandlerOptions()...))
 	s.Mount(systemv1connect.NewSystemServiceHandler(infoService{s}, s.HandlerOptions()...))
 	s.mountReflection()

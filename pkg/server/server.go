@@ -50,6 +50,8 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
 	MaxConcurrentStreams int
+	// EnablePprof serves net/http/pprof under /debug/pprof/.
+	EnablePprof bool
 }
 
 // Server is a service's RPC server. Create it with New, mount handlers, then

@@ -3,13 +3,13 @@ package etcdapi
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"connectrpc.com/connect"
 
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/member"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
-	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
 
 var errUnexpectedResponse = errors.New("etcdapi: unexpected response type from apply")
@@ -23,18 +23,30 @@ func (s memberService) Propose(ctx context.Context, req *connect.Request[chainfi
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	resp := &chainfirev1.ProposeResponse{}
-	switch r := out.(type) {
-	case *pb.PutResponse:
-		resp.Response = &chainfirev1.ProposeResponse_Put{Put: r}
-	case *pb.DeleteRangeResponse:
-		resp.Response = &chainfirev1.ProposeResponse_DeleteRange{DeleteRange: r}
-	case *pb.TxnResponse:
-		resp.Response = &chainfirev1.ProposeResponse_Txn{Txn: r}
-	case *pb.CompactionResponse:
-		resp.Response = &chainfirev1.ProposeResponse_Compaction{Compaction: r}
+	return connect.NewResponse(member.WrapResponse(out)), nil
+}
+
+// ProposeBatch proposes every command concurrently, so they share the
+// leader's next log append, and answers each with its own result.
+func (s memberService) ProposeBatch(ctx context.Context, req *connect.Request[chainfirev1.ProposeBatchRequest]) (*connect.Response[chainfirev1.ProposeBatchResponse], error) {
+	cmds := req.Msg.GetCommands()
+	results := make([]*chainfirev1.ProposeResult, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := s.m.ProposeOnLeader(ctx, cmd)
+			if err != nil {
+				cerr := toConnect(err).(*connect.Error)
+				results[i] = &chainfirev1.ProposeResult{ErrorCode: uint32(cerr.Code()), ErrorMessage: cerr.Message()}
+				return
+			}
+			results[i] = &chainfirev1.ProposeResult{Response: member.WrapResponse(out)}
+		}()
 	}
-	return connect.NewResponse(resp), nil
+	wg.Wait()
+	return connect.NewResponse(&chainfirev1.ProposeBatchResponse{Results: results}), nil
 }
 
 func (s memberService) ReadIndex(ctx context.Context, _ *connect.Request[chainfirev1.ReadIndexRequest]) (*connect.Response[chainfirev1.ReadIndexResponse], error) {

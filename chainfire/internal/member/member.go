@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/photoncloud/core/chainfire/internal/apply"
+	"github.com/photoncloud/core/chainfire/internal/coalesce"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
 	"github.com/photoncloud/core/chainfire/internal/raftnode"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
@@ -46,6 +47,8 @@ type Member struct {
 	applier   *apply.Applier
 	node      *raftnode.Node
 	peers     *peerClients
+	forwarder *forwarder
+	reads     *coalesce.Group[uint64] // a follower's shared read-index requests
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -61,6 +64,8 @@ func Start(cfg Config) (*Member, error) {
 		cfg.RequestTimeout = 5*time.Second + 2*cfg.electionTimeout()
 	}
 	m := &Member{cfg: cfg, log: cfg.Logger, peers: newPeerClients()}
+	m.forwarder = newForwarder(m)
+	m.reads = coalesce.New(m.askLeaderReadIndex)
 	if err := m.computeIDs(); err != nil {
 		return nil, err
 	}
@@ -83,7 +88,9 @@ func Start(cfg Config) (*Member, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(1)
+	m.forwarder.run(ctx, &m.wg)
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.reads.Run(ctx) }()
 	go func() { defer m.wg.Done(); m.publishAttributes(ctx) }()
 	return m, nil
 }

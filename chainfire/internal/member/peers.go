@@ -100,6 +100,14 @@ func (m *Member) readIndex(ctx context.Context) (uint64, error) {
 	if m.node.IsLeader() {
 		return m.LeaderReadIndex(ctx)
 	}
+	return m.reads.Do(ctx)
+}
+
+// askLeaderReadIndex asks the leader for a read index on behalf of every
+// follower read waiting for one (see coalesce).
+func (m *Member) askLeaderReadIndex(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
 	client, ok := m.leaderClient()
 	if !ok {
 		return 0, errRetry

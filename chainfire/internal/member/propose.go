@@ -38,10 +38,8 @@ func (m *Member) Propose(ctx context.Context, cmd *chainfirev1.RaftCommand) (pro
 		var err error
 		if m.node.IsLeader() {
 			resp, err = m.proposeLocal(ctx, data)
-		} else if client, ok := m.leaderClient(); ok {
-			resp, err = m.forward(ctx, client, cmd)
 		} else {
-			err = errRetry
+			resp, err = m.forwarder.submit(ctx, cmd)
 		}
 		if !errors.Is(err, errRetry) {
 			return resp, err
@@ -57,6 +55,8 @@ func (m *Member) Propose(ctx context.Context, cmd *chainfirev1.RaftCommand) (pro
 
 // errRetry marks a proposal that certainly did not reach the log.
 var errRetry = errors.New("member: retry proposal")
+
+var errBatchMismatch = errors.New("member: leader answered a batch with the wrong number of results")
 
 // ProposeOnLeader is the leader's side of a forwarded proposal.
 func (m *Member) ProposeOnLeader(ctx context.Context, cmd *chainfirev1.RaftCommand) (proto.Message, error) {
@@ -93,24 +93,6 @@ func (m *Member) proposeLocal(ctx context.Context, data []byte) (proto.Message, 
 		return nil, errors.New("member: proposal produced no result")
 	}
 	return res.Response, res.Err
-}
-
-func (m *Member) forward(ctx context.Context, client peerClient, cmd *chainfirev1.RaftCommand) (proto.Message, error) {
-	resp, err := client.member.Propose(ctx, connect.NewRequest(&chainfirev1.ProposeRequest{Command: cmd}))
-	if err != nil {
-		return nil, forwardError(ctx, err)
-	}
-	switch r := resp.Msg.GetResponse().(type) {
-	case *chainfirev1.ProposeResponse_Put:
-		return r.Put, nil
-	case *chainfirev1.ProposeResponse_DeleteRange:
-		return r.DeleteRange, nil
-	case *chainfirev1.ProposeResponse_Txn:
-		return r.Txn, nil
-	case *chainfirev1.ProposeResponse_Compaction:
-		return r.Compaction, nil
-	}
-	return nil, nil
 }
 
 // forwardError turns the leader's answer back into an etcd error, and

@@ -228,6 +228,158 @@ func (x *MemberAttributes) GetPeerUrls() []string {
 	return nil
 }
 
+type ProposeBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*RaftCommand         `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBatchRequest) Reset() {
+	*x = ProposeBatchRequest{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBatchRequest) ProtoMessage() {}
+
+func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
+func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProposeBatchRequest) GetCommands() []*RaftCommand {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+type ProposeBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per command, in order.
+	Results       []*ProposeResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBatchResponse) Reset() {
+	*x = ProposeBatchResponse{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBatchResponse) ProtoMessage() {}
+
+func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
+func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ProposeBatchResponse) GetResults() []*ProposeResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// ProposeResult is a command's response, or the etcd error it failed with.
+type ProposeResult struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Response *ProposeResponse       `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	// gRPC status code of the error; 0 when the command succeeded.
+	ErrorCode uint32 `protobuf:"varint,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// etcd's error message.
+	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeResult) Reset() {
+	*x = ProposeResult{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeResult) ProtoMessage() {}
+
+func (x *ProposeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeResult.ProtoReflect.Descriptor instead.
+func (*ProposeResult) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ProposeResult) GetResponse() *ProposeResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *ProposeResult) GetErrorCode() uint32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *ProposeResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 type ProposeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Command       *RaftCommand           `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
@@ -237,7 +389,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +401,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +414,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProposeRequest) GetCommand() *RaftCommand {
@@ -287,7 +439,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -299,7 +451,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -312,7 +464,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProposeResponse) GetResponse() isProposeResponse_Response {
@@ -394,7 +546,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +558,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +571,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{7}
 }
 
 type ReadIndexResponse struct {
@@ -432,7 +584,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +596,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +609,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -493,7 +645,16 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vclient_urls\x18\x03 \x03(\tR\n" +
 	"clientUrls\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"E\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"L\n" +
+	"\x13ProposeBatchRequest\x125\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.chainfire.v1.RaftCommandR\bcommands\"M\n" +
+	"\x14ProposeBatchResponse\x125\n" +
+	"\aresults\x18\x01 \x03(\v2\x1b.chainfire.v1.ProposeResultR\aresults\"\x8e\x01\n" +
+	"\rProposeResult\x129\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1d.chainfire.v1.ProposeResponseR\bresponse\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\rR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"E\n" +
 	"\x0eProposeRequest\x123\n" +
 	"\acommand\x18\x01 \x01(\v2\x19.chainfire.v1.RaftCommandR\acommand\"\x87\x02\n" +
 	"\x0fProposeResponse\x12-\n" +
@@ -508,10 +669,11 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xa5\x01\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\xfc\x01\n" +
 	"\rMemberService\x12L\n" +
 	"\tReadIndex\x12\x1e.chainfire.v1.ReadIndexRequest\x1a\x1f.chainfire.v1.ReadIndexResponse\x12F\n" +
-	"\aPropose\x12\x1c.chainfire.v1.ProposeRequest\x1a\x1d.chainfire.v1.ProposeResponseB\xaa\x01\n" +
+	"\aPropose\x12\x1c.chainfire.v1.ProposeRequest\x1a\x1d.chainfire.v1.ProposeResponse\x12U\n" +
+	"\fProposeBatch\x12!.chainfire.v1.ProposeBatchRequest\x1a\".chainfire.v1.ProposeBatchResponseB\xaa\x01\n" +
 	"\x10com.chainfire.v1B\tRaftProtoP\x01Z:github.com/photoncloud/core/proto/chainfire/v1;chainfirev1\xa2\x02\x03CXX\xaa\x02\fChainfire.V1\xca\x02\fChainfire\\V1\xe2\x02\x18Chainfire\\V1\\GPBMetadata\xea\x02\rChainfire::V1b\x06proto3"
 
 var (
@@ -526,43 +688,51 @@ func file_chainfire_v1_raft_proto_rawDescGZIP() []byte {
 	return file_chainfire_v1_raft_proto_rawDescData
 }
 
-var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_chainfire_v1_raft_proto_goTypes = []any{
 	(*RaftCommand)(nil),                      // 0: chainfire.v1.RaftCommand
 	(*MemberAttributes)(nil),                 // 1: chainfire.v1.MemberAttributes
-	(*ProposeRequest)(nil),                   // 2: chainfire.v1.ProposeRequest
-	(*ProposeResponse)(nil),                  // 3: chainfire.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),                 // 4: chainfire.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),                // 5: chainfire.v1.ReadIndexResponse
-	(*etcdserverpb.PutRequest)(nil),          // 6: etcdserverpb.PutRequest
-	(*etcdserverpb.DeleteRangeRequest)(nil),  // 7: etcdserverpb.DeleteRangeRequest
-	(*etcdserverpb.TxnRequest)(nil),          // 8: etcdserverpb.TxnRequest
-	(*etcdserverpb.CompactionRequest)(nil),   // 9: etcdserverpb.CompactionRequest
-	(*etcdserverpb.PutResponse)(nil),         // 10: etcdserverpb.PutResponse
-	(*etcdserverpb.DeleteRangeResponse)(nil), // 11: etcdserverpb.DeleteRangeResponse
-	(*etcdserverpb.TxnResponse)(nil),         // 12: etcdserverpb.TxnResponse
-	(*etcdserverpb.CompactionResponse)(nil),  // 13: etcdserverpb.CompactionResponse
+	(*ProposeBatchRequest)(nil),              // 2: chainfire.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),             // 3: chainfire.v1.ProposeBatchResponse
+	(*ProposeResult)(nil),                    // 4: chainfire.v1.ProposeResult
+	(*ProposeRequest)(nil),                   // 5: chainfire.v1.ProposeRequest
+	(*ProposeResponse)(nil),                  // 6: chainfire.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),                 // 7: chainfire.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),                // 8: chainfire.v1.ReadIndexResponse
+	(*etcdserverpb.PutRequest)(nil),          // 9: etcdserverpb.PutRequest
+	(*etcdserverpb.DeleteRangeRequest)(nil),  // 10: etcdserverpb.DeleteRangeRequest
+	(*etcdserverpb.TxnRequest)(nil),          // 11: etcdserverpb.TxnRequest
+	(*etcdserverpb.CompactionRequest)(nil),   // 12: etcdserverpb.CompactionRequest
+	(*etcdserverpb.PutResponse)(nil),         // 13: etcdserverpb.PutResponse
+	(*etcdserverpb.DeleteRangeResponse)(nil), // 14: etcdserverpb.DeleteRangeResponse
+	(*etcdserverpb.TxnResponse)(nil),         // 15: etcdserverpb.TxnResponse
+	(*etcdserverpb.CompactionResponse)(nil),  // 16: etcdserverpb.CompactionResponse
 }
 var file_chainfire_v1_raft_proto_depIdxs = []int32{
-	6,  // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
-	7,  // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
-	8,  // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
-	9,  // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
+	9,  // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
+	10, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
+	11, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
+	12, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
 	1,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
-	0,  // 5: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
-	10, // 6: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
-	11, // 7: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
-	12, // 8: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
-	13, // 9: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
-	4,  // 10: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
-	2,  // 11: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
-	5,  // 12: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
-	3,  // 13: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 5: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
+	4,  // 6: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
+	6,  // 7: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
+	0,  // 8: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
+	13, // 9: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
+	14, // 10: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
+	15, // 11: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
+	16, // 12: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
+	7,  // 13: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
+	5,  // 14: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
+	2,  // 15: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
+	8,  // 16: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
+	6,  // 17: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
+	3,  // 18: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_chainfire_v1_raft_proto_init() }
@@ -577,7 +747,7 @@ func file_chainfire_v1_raft_proto_init() {
 		(*RaftCommand_Compaction)(nil),
 		(*RaftCommand_PublishAttributes)(nil),
 	}
-	file_chainfire_v1_raft_proto_msgTypes[3].OneofWrappers = []any{
+	file_chainfire_v1_raft_proto_msgTypes[6].OneofWrappers = []any{
 		(*ProposeResponse_Put)(nil),
 		(*ProposeResponse_DeleteRange)(nil),
 		(*ProposeResponse_Txn)(nil),
@@ -589,7 +759,7 @@ func file_chainfire_v1_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chainfire_v1_raft_proto_rawDesc), len(file_chainfire_v1_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,9 @@ const (
 	MemberServiceReadIndexProcedure = "/chainfire.v1.MemberService/ReadIndex"
 	// MemberServiceProposeProcedure is the fully-qualified name of the MemberService's Propose RPC.
 	MemberServiceProposeProcedure = "/chainfire.v1.MemberService/Propose"
+	// MemberServiceProposeBatchProcedure is the fully-qualified name of the MemberService's
+	// ProposeBatch RPC.
+	MemberServiceProposeBatchProcedure = "/chainfire.v1.MemberService/ProposeBatch"
 )
 
 // MemberServiceClient is a client for the chainfire.v1.MemberService service.
@@ -49,6 +52,10 @@ type MemberServiceClient interface {
 	// and answers with the command's etcd response (or its etcd error). Any
 	// member forwards writes this way, so clients need not find the leader.
 	Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error)
+	// ProposeBatch proposes several commands at once. A follower funnels the
+	// writes it receives through one outstanding batch, so forwarding costs
+	// one round trip per batch rather than one per request.
+	ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error)
 }
 
 // NewMemberServiceClient constructs a client for the chainfire.v1.MemberService service. By
@@ -74,13 +81,20 @@ func NewMemberServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(memberServiceMethods.ByName("Propose")),
 			connect.WithClientOptions(opts...),
 		),
+		proposeBatch: connect.NewClient[v1.ProposeBatchRequest, v1.ProposeBatchResponse](
+			httpClient,
+			baseURL+MemberServiceProposeBatchProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("ProposeBatch")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // memberServiceClient implements MemberServiceClient.
 type memberServiceClient struct {
-	readIndex *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
-	propose   *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
+	readIndex    *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
+	propose      *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
+	proposeBatch *connect.Client[v1.ProposeBatchRequest, v1.ProposeBatchResponse]
 }
 
 // ReadIndex calls chainfire.v1.MemberService.ReadIndex.
@@ -93,6 +107,11 @@ func (c *memberServiceClient) Propose(ctx context.Context, req *connect.Request[
 	return c.propose.CallUnary(ctx, req)
 }
 
+// ProposeBatch calls chainfire.v1.MemberService.ProposeBatch.
+func (c *memberServiceClient) ProposeBatch(ctx context.Context, req *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error) {
+	return c.proposeBatch.CallUnary(ctx, req)
+}
+
 // MemberServiceHandler is an implementation of the chainfire.v1.MemberService service.
 type MemberServiceHandler interface {
 	// ReadIndex returns a commit index that the leader has confirmed it still
@@ -103,6 +122,10 @@ type MemberServiceHandler interface {
 	// and answers with the command's etcd response (or its etcd error). Any
 	// member forwards writes this way, so clients need not find the leader.
 	Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error)
+	// ProposeBatch proposes several commands at once. A follower funnels the
+	// writes it receives through one outstanding batch, so forwarding costs
+	// one round trip per batch rather than one per request.
+	ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error)
 }
 
 // NewMemberServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -124,12 +147,20 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(memberServiceMethods.ByName("Propose")),
 		connect.WithHandlerOptions(opts...),
 	)
+	memberServiceProposeBatchHandler := connect.NewUnaryHandler(
+		MemberServiceProposeBatchProcedure,
+		svc.ProposeBatch,
+		connect.WithSchema(memberServiceMethods.ByName("ProposeBatch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chainfire.v1.MemberService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MemberServiceReadIndexProcedure:
 			memberServiceReadIndexHandler.ServeHTTP(w, r)
 		case MemberServiceProposeProcedure:
 			memberServiceProposeHandler.ServeHTTP(w, r)
+		case MemberServiceProposeBatchProcedure:
+			memberServiceProposeBatchHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -145,4 +176,8 @@ func (UnimplementedMemberServiceHandler) ReadIndex(context.Context, *connect.Req
 
 func (UnimplementedMemberServiceHandler) Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.Propose is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.ProposeBatch is not implemented"))
 }
