@@ -131,6 +131,7 @@ func (cfg Config) memberConfig(rt *cli.Runtime) (member.Config, error) {
 		MaxRequestBytes:     rt.Common.MaxRequestBytes,
 		QuotaBackendBytes:   cfg.QuotaBackendBytes,
 		Logger:              rt.Logger,
+		Registerer:          rt.Telemetry.Registry,
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -27,6 +28,10 @@ type Applier struct {
 	members *Members
 	log     *slog.Logger
 
+	// observeCommit, when set, is told how long each batch's storage
+	// commit took (etcd's backend commit latency).
+	observeCommit func(time.Duration)
+
 	mu      sync.Mutex
 	applied uint64
 	advance chan struct{} // closed and replaced whenever applied grows
@@ -46,6 +51,10 @@ func New(store *mvcc.Store, log *slog.Logger) (*Applier, error) {
 	a.applied = store.AppliedIndex()
 	return a, nil
 }
+
+// ObserveCommit installs a callback told how long each applied batch took
+// to commit to storage. Call it before the Applier is used.
+func (a *Applier) ObserveCommit(f func(time.Duration)) { a.observeCommit = f }
 
 // Store is the MVCC store commands are applied to.
 func (a *Applier) Store() *mvcc.Store { return a.store }
@@ -68,6 +77,7 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 		return results
 	}
 	last := logs[len(logs)-1]
+	began := time.Now()
 	err := a.store.Update(last.Index, last.Term, func(b *mvcc.Batch) error {
 		for i := start; i < len(logs); i++ {
 			if logs[i].Type != raft.LogCommand {
@@ -83,6 +93,9 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 		// them. Carrying on would let this replica diverge.
 		a.log.Error("apply failed; stopping to keep the replica consistent", "index", last.Index, "error", err.Error())
 		panic(fmt.Sprintf("chainfire: apply of raft entries up to %d failed: %v", last.Index, err))
+	}
+	if a.observeCommit != nil {
+		a.observeCommit(time.Since(began))
 	}
 	a.publish(last.Index)
 	return results

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/photoncloud/core/chainfire/internal/apply"
 	"github.com/photoncloud/core/chainfire/internal/coalesce"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
@@ -36,6 +38,8 @@ type Config struct {
 	// RequestTimeout bounds a proposal or read barrier without a deadline.
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
+	// Registerer receives the member's Prometheus metrics; nil skips them.
+	Registerer prometheus.Registerer
 }
 
 // Member is a running Chainfire member.
@@ -49,6 +53,7 @@ type Member struct {
 	peers     *peerClients
 	forwarder *forwarder
 	reads     *coalesce.Group[uint64] // a follower's shared read-index requests
+	metrics   *metrics
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -65,6 +70,7 @@ func Start(cfg Config) (*Member, error) {
 	}
 	m := &Member{cfg: cfg, log: cfg.Logger, peers: newPeerClients()}
 	m.forwarder = newForwarder(m)
+	m.metrics = newMetrics()
 	m.reads = coalesce.New(m.askLeaderReadIndex)
 	if err := m.computeIDs(); err != nil {
 		return nil, err
@@ -82,15 +88,24 @@ func Start(cfg Config) (*Member, error) {
 		store.Close()
 		return nil, err
 	}
+	m.applier.ObserveCommit(m.metrics.observeCommit)
 	if err := m.startRaft(filepath.Join(dir, "raft")); err != nil {
 		store.Close()
 		return nil, err
 	}
+	if cfg.Registerer != nil {
+		if err := m.registerMetrics(cfg.Registerer); err != nil {
+			_ = m.node.Close()
+			store.Close()
+			return nil, fmt.Errorf("member: metrics: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.forwarder.run(ctx, &m.wg)
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go func() { defer m.wg.Done(); m.reads.Run(ctx) }()
+	go func() { defer m.wg.Done(); m.countLeaderChanges(ctx) }()
 	go func() { defer m.wg.Done(); m.publishAttributes(ctx) }()
 	return m, nil
 }
@@ -151,6 +166,7 @@ func (m *Member) startRaft(dir string) error {
 		InitialPeers:      peers,
 		ElectionTimeout:   m.cfg.electionTimeout(),
 		SnapshotThreshold: m.cfg.SnapshotCount,
+		ObserveAppend:     m.metrics.observeAppend,
 		Logger:            m.log,
 	}, m.applier)
 	if err != nil {

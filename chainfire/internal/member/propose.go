@@ -32,6 +32,30 @@ func (m *Member) Propose(ctx context.Context, cmd *chainfirev1.RaftCommand) (pro
 	}
 	ctx, cancel := m.withRequestTimeout(ctx)
 	defer cancel()
+	m.metrics.proposalsPending.Inc()
+	defer m.metrics.proposalsPending.Dec()
+	resp, err := m.proposeWithRetry(ctx, cmd, data)
+	if err != nil && !isStateMachineError(err) {
+		m.metrics.proposalsFailed.Inc()
+	}
+	return resp, err
+}
+
+// isStateMachineError tells a request the state machine refused (a
+// client error such as a compacted revision) from a failed proposal.
+func isStateMachineError(err error) bool {
+	var e *etcderr.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e {
+	case etcderr.NoLeader, etcderr.LeaderChanged, etcderr.Timeout, etcderr.Stopped, etcderr.NotLeader:
+		return false
+	}
+	return true
+}
+
+func (m *Member) proposeWithRetry(ctx context.Context, cmd *chainfirev1.RaftCommand, data []byte) (proto.Message, error) {
 	backoff := 5 * time.Millisecond
 	for {
 		var resp proto.Message

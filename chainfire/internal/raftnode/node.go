@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Errors returned to callers that must react to leadership.
@@ -65,6 +66,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// RaftLogOutput receives hashicorp/raft's own log lines.
 	RaftLogOutput io.Writer
+	// ObserveAppend, when set, is told how long each durable log append
+	// (one fsynced batch of entries) took.
+	ObserveAppend func(time.Duration)
 }
 
 func (c Config) withDefaults() Config {
@@ -116,7 +120,13 @@ func Start(cfg Config, fsm StateMachine) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftnode: data dir: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(cfg.DataDir, "raft.db"),
+		// The freelist is rebuilt on open instead of being rewritten on
+		// every append: log truncation leaves many free pages, and syncing
+		// them each commit is what makes bbolt logs slow down over time.
+		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, Timeout: 10 * time.Second},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: open log store: %w", err)
 	}
@@ -142,7 +152,11 @@ func (n *Node) start() error {
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
 	})
-	logs, err := raft.NewLogCache(1024, n.store)
+	var durable raft.LogStore = n.store
+	if cfg.ObserveAppend != nil {
+		durable = timedLogStore{LogStore: n.store, observe: cfg.ObserveAppend}
+	}
+	logs, err := raft.NewLogCache(1024, durable)
 	if err != nil {
 		n.trans.Close()
 		return fmt.Errorf("raftnode: log cache: %w", err)
@@ -280,3 +294,19 @@ func mapRaftError(err error) error {
 	}
 	return err
 }
+
+// timedLogStore reports how long appends to the durable log take: the
+// equivalent of etcd's WAL fsync latency.
+type timedLogStore struct {
+	raft.LogStore
+	observe func(time.Duration)
+}
+
+func (t timedLogStore) StoreLogs(logs []*raft.Log) error {
+	start := time.Now()
+	err := t.LogStore.StoreLogs(logs)
+	t.observe(time.Since(start))
+	return err
+}
+
+func (t timedLogStore) StoreLog(l *raft.Log) error { return t.StoreLogs([]*raft.Log{l}) }
