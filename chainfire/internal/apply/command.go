@@ -23,7 +23,7 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 			if err != nil {
 				return nil, err
 			}
-			if err := checkPath(tx, c.Txn, path); err != nil {
+			if err := checkPath(tx, c.Txn, path, a.compactRev); err != nil {
 				return nil, err
 			}
 			return execTxn(tx, c.Txn, path)
@@ -32,6 +32,7 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 		if err := b.Compact(c.Compaction.GetRevision()); err != nil {
 			return nil, storeError(err)
 		}
+		a.compactRev = c.Compaction.GetRevision()
 		return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: b.Rev()}}, nil
 	case *chainfirev1.RaftCommand_PublishAttributes:
 		if err := a.members.publish(b, c.PublishAttributes); err != nil {

@@ -32,6 +32,11 @@ type Applier struct {
 	// commit took (etcd's backend commit latency).
 	observeCommit func(time.Duration)
 
+	// compactRev is the compact revision as the entry being applied sees
+	// it: the store's at the start of a batch, advanced by the batch's
+	// Compaction commands. Only touched inside store.Update.
+	compactRev int64
+
 	mu      sync.Mutex
 	applied uint64
 	advance chan struct{} // closed and replaced whenever applied grows
@@ -79,11 +84,14 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 	last := logs[len(logs)-1]
 	began := time.Now()
 	err := a.store.Update(last.Index, last.Term, func(b *mvcc.Batch) error {
+		a.compactRev = a.store.CompactRev()
 		for i := start; i < len(logs); i++ {
 			if logs[i].Type != raft.LogCommand {
 				continue
 			}
-			results[i] = a.applyEntry(b, logs[i])
+			if r := a.applyEntry(b, logs[i]); r != nil {
+				results[i] = r // never a typed nil: Raft's future returns it as is
+			}
 		}
 		return nil
 	})
@@ -102,6 +110,11 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 }
 
 func (a *Applier) applyEntry(b *mvcc.Batch, l *raft.Log) *Result {
+	if len(l.Data) == 0 {
+		// A new leader's first entry (see raftnode): nothing to change, but
+		// the batch still records its index as applied.
+		return nil
+	}
 	var cmd chainfirev1.RaftCommand
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 		// Every member sees the same bytes, so every member skips it alike.

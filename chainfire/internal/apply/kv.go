@@ -2,9 +2,9 @@ package apply
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
-	"slices"
+	"math"
+	"sort"
 
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
@@ -21,20 +21,28 @@ type Reader interface {
 // Range answers an etcd RangeRequest from r, including sorting, the
 // min/max revision filters, limit, keys_only and count_only. The header is
 // left for the caller (only Revision is set).
+//
+// It follows etcd's executeRange step by step, quirks included: the limit
+// is applied while reading unless the request asks for a non-default order
+// or a revision filter, so a sort target other than KEY with order NONE
+// (which etcd sorts ascending) orders only the first limit+1 keys; ties of
+// the sort target keep the order etcd's (unstable) sort gives them; and
+// count is the number of keys in the range, ignoring limit and filters.
 func Range(r Reader, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	// Filters and sorting need every match before the limit applies; a
-	// plain ranged read asks for one more than the limit to learn "more".
 	limit := req.GetLimit()
-	if needsAll(req) {
-		limit = 0
-	} else if limit > 0 {
-		limit++
+	if !isDefaultOrdering(req.GetSortTarget(), req.GetSortOrder()) || hasRevisionFilters(req) {
+		limit = 0 // fetch everything; filter, sort and truncate afterwards
+	}
+	if limit > 0 && limit < math.MaxInt64 {
+		limit++ // one extra to learn "more"
 	}
 	res, err := r.Range(req.GetKey(), req.GetRangeEnd(), mvcc.RangeOptions{
 		Rev:       req.GetRevision(),
 		Limit:     limit,
 		CountOnly: req.GetCountOnly(),
-		KeysOnly:  req.GetKeysOnly(),
+		// Sorting by value needs the values even when only keys are
+		// returned; they are dropped after sorting.
+		KeysOnly: req.GetKeysOnly() && req.GetSortTarget() != pb.RangeRequest_VALUE,
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -51,37 +59,32 @@ func Range(r Reader, req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	}
 	resp.Kvs = make([]*mvccpb.KeyValue, len(kvs))
 	for i := range kvs {
+		if req.GetKeysOnly() {
+			kvs[i].Value = nil
+		}
 		resp.Kvs[i] = ToProto(&kvs[i])
 	}
 	return resp, nil
 }
 
-func needsAll(req *pb.RangeRequest) bool {
-	return effectiveSortOrder(req) != pb.RangeRequest_NONE ||
-		req.GetMinModRevision() != 0 || req.GetMaxModRevision() != 0 ||
+// isDefaultOrdering reports an order the store already returns: none, or
+// ascending by key.
+func isDefaultOrdering(target pb.RangeRequest_SortTarget, order pb.RangeRequest_SortOrder) bool {
+	return order == pb.RangeRequest_NONE ||
+		(target == pb.RangeRequest_KEY && order == pb.RangeRequest_ASCEND)
+}
+
+func hasRevisionFilters(req *pb.RangeRequest) bool {
+	return req.GetMinModRevision() != 0 || req.GetMaxModRevision() != 0 ||
 		req.GetMinCreateRevision() != 0 || req.GetMaxCreateRevision() != 0
 }
 
-// effectiveSortOrder follows etcd: results come in ascending key order, so
-// an ascending sort by key needs no work, and any other target with no
-// order given sorts ascending.
-func effectiveSortOrder(req *pb.RangeRequest) pb.RangeRequest_SortOrder {
-	order, target := req.GetSortOrder(), req.GetSortTarget()
-	switch {
-	case target != pb.RangeRequest_KEY && order == pb.RangeRequest_NONE:
-		return pb.RangeRequest_ASCEND
-	case target == pb.RangeRequest_KEY && order == pb.RangeRequest_ASCEND:
-		return pb.RangeRequest_NONE
-	}
-	return order
-}
-
 func filterRevisions(kvs []mvcc.KeyValue, req *pb.RangeRequest) []mvcc.KeyValue {
-	minMod, maxMod := req.GetMinModRevision(), req.GetMaxModRevision()
-	minCreate, maxCreate := req.GetMinCreateRevision(), req.GetMaxCreateRevision()
-	if minMod == 0 && maxMod == 0 && minCreate == 0 && maxCreate == 0 {
+	if !hasRevisionFilters(req) {
 		return kvs
 	}
+	minMod, maxMod := req.GetMinModRevision(), req.GetMaxModRevision()
+	minCreate, maxCreate := req.GetMinCreateRevision(), req.GetMaxCreateRevision()
 	out := kvs[:0]
 	for _, kv := range kvs {
 		if (minMod != 0 && kv.ModRevision < minMod) || (maxMod != 0 && kv.ModRevision > maxMod) ||
@@ -93,33 +96,52 @@ func filterRevisions(kvs []mvcc.KeyValue, req *pb.RangeRequest) []mvcc.KeyValue 
 	return out
 }
 
+// sortKVs orders kvs exactly as etcd v3.7 does. A target other than KEY
+// with order NONE sorts ascending; KEY ascending is the store's order
+// already. The comparison looks at the target only and the algorithm is
+// etcd's (sort.Sort, reversed for DESCEND), so keys whose targets are equal
+// come out in the same order as from etcd: for up to 12 keys that is the
+// ascending key order, for more it is what pdqsort leaves.
 func sortKVs(kvs []mvcc.KeyValue, req *pb.RangeRequest) {
-	order := effectiveSortOrder(req)
-	if order == pb.RangeRequest_NONE {
+	target, order := req.GetSortTarget(), req.GetSortOrder()
+	if target != pb.RangeRequest_KEY && order == pb.RangeRequest_NONE {
+		order = pb.RangeRequest_ASCEND
+	}
+	if isDefaultOrdering(target, order) {
 		return
 	}
-	compare := func(a, b mvcc.KeyValue) int {
-		var c int
-		switch req.GetSortTarget() {
-		case pb.RangeRequest_VERSION:
-			c = cmp.Compare(a.Version, b.Version)
-		case pb.RangeRequest_CREATE:
-			c = cmp.Compare(a.CreateRevision, b.CreateRevision)
-		case pb.RangeRequest_MOD:
-			c = cmp.Compare(a.ModRevision, b.ModRevision)
-		case pb.RangeRequest_VALUE:
-			c = bytes.Compare(a.Value, b.Value)
-		}
-		if c == 0 {
-			c = bytes.Compare(a.Key, b.Key)
-		}
-		if order == pb.RangeRequest_DESCEND {
-			return -c
-		}
-		return c
+	var less func(a, b *mvcc.KeyValue) bool
+	switch target {
+	case pb.RangeRequest_KEY:
+		less = func(a, b *mvcc.KeyValue) bool { return bytes.Compare(a.Key, b.Key) < 0 }
+	case pb.RangeRequest_VERSION:
+		less = func(a, b *mvcc.KeyValue) bool { return a.Version < b.Version }
+	case pb.RangeRequest_CREATE:
+		less = func(a, b *mvcc.KeyValue) bool { return a.CreateRevision < b.CreateRevision }
+	case pb.RangeRequest_MOD:
+		less = func(a, b *mvcc.KeyValue) bool { return a.ModRevision < b.ModRevision }
+	case pb.RangeRequest_VALUE:
+		less = func(a, b *mvcc.KeyValue) bool { return bytes.Compare(a.Value, b.Value) < 0 }
+	default:
+		return // rejected by the API layer (invalid sort option)
 	}
-	slices.SortStableFunc(kvs, compare)
+	var sorter sort.Interface = kvSorter{kvs, less}
+	switch order {
+	case pb.RangeRequest_ASCEND:
+		sort.Sort(sorter)
+	case pb.RangeRequest_DESCEND:
+		sort.Sort(sort.Reverse(sorter))
+	}
 }
+
+type kvSorter struct {
+	kvs  []mvcc.KeyValue
+	less func(a, b *mvcc.KeyValue) bool
+}
+
+func (s kvSorter) Len() int           { return len(s.kvs) }
+func (s kvSorter) Swap(i, j int)      { s.kvs[i], s.kvs[j] = s.kvs[j], s.kvs[i] }
+func (s kvSorter) Less(i, j int) bool { return s.less(&s.kvs[i], &s.kvs[j]) }
 
 // ToProto converts a stored key-value to etcd's wire type.
 func ToProto(kv *mvcc.KeyValue) *mvccpb.KeyValue {
@@ -146,7 +168,23 @@ func storeError(err error) error {
 	return err
 }
 
+// checkLease rejects a put naming a lease that does not exist. Leases
+// arrive with the lease service; until then none exists. A lease kept with
+// ignore_lease is not checked, as in etcd.
+func checkLease(req *pb.PutRequest) error {
+	if req.GetLease() != 0 {
+		return etcderr.LeaseNotFound
+	}
+	return nil
+}
+
+// put is etcd's put, checks in etcd's order (a missing lease before a
+// missing key for ignore_value/ignore_lease). The header revision is the
+// txn's revision after the write, as etcd reports it for puts in a Txn.
 func put(tx *mvcc.WriteTxn, req *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := checkLease(req); err != nil {
+		return nil, err
+	}
 	value, lease := req.GetValue(), req.GetLease()
 	var prev *mvcc.KeyValue
 	if req.GetIgnoreValue() || req.GetIgnoreLease() || req.GetPrevKv() {
@@ -169,26 +207,25 @@ func put(tx *mvcc.WriteTxn, req *pb.PutRequest) (*pb.PutResponse, error) {
 			lease = prev.Lease
 		}
 	}
-	if lease != 0 {
-		// Leases arrive with the lease service; until then none exists.
-		return nil, etcderr.LeaseNotFound
-	}
 	if _, err := tx.Put(req.GetKey(), value, lease); err != nil {
 		return nil, storeError(err)
 	}
-	resp := &pb.PutResponse{Header: &pb.ResponseHeader{}}
+	resp := &pb.PutResponse{Header: &pb.ResponseHeader{Revision: tx.Rev()}}
 	if req.GetPrevKv() && prev != nil {
 		resp.PrevKv = ToProto(prev)
 	}
 	return resp, nil
 }
 
+// deleteRange is etcd's deleteRange: the header revision is the txn's
+// revision after it, which stays the current one if nothing was deleted
+// and nothing was written before in the same txn.
 func deleteRange(tx *mvcc.WriteTxn, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
 	n, prevs, err := tx.DeleteRange(req.GetKey(), req.GetRangeEnd())
 	if err != nil {
 		return nil, storeError(err)
 	}
-	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{}, Deleted: n}
+	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{Revision: tx.Rev()}, Deleted: n}
 	if req.GetPrevKv() {
 		resp.PrevKvs = make([]*mvccpb.KeyValue, len(prevs))
 		for i := range prevs {

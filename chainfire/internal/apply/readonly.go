@@ -34,13 +34,14 @@ func IsSerializable(req *pb.TxnRequest) bool {
 	return true
 }
 
-// ReadOnlyTxn evaluates a read-only txn against r at revision rev.
-func ReadOnlyTxn(r Reader, rev int64, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+// ReadOnlyTxn evaluates a read-only txn against r, a view at revision rev
+// of a store whose compact revision is compactRev (mvcc.Store.CompactRev).
+func ReadOnlyTxn(r Reader, rev, compactRev int64, req *pb.TxnRequest) (*pb.TxnResponse, error) {
 	path, err := evalPath(r, req)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPath(r, req, path); err != nil {
+	if err := checkPath(r, req, path, compactRev); err != nil {
 		return nil, err
 	}
 	resp, err := runOps(r, nil, req, path)

@@ -70,6 +70,8 @@ func evalCompare(r Reader, c *pb.Compare) (bool, error) {
 	return true, nil
 }
 
+// compareKV is etcd's: an unknown target compares as equal and an unknown
+// result holds (the API layer checks neither enum, like etcd's).
 func compareKV(c *pb.Compare, kv *mvcc.KeyValue) bool {
 	var r int
 	switch c.GetTarget() {
@@ -83,8 +85,6 @@ func compareKV(c *pb.Compare, kv *mvcc.KeyValue) bool {
 		r = bytes.Compare(kv.Value, c.GetValue())
 	case pb.Compare_LEASE:
 		r = cmp.Compare(kv.Lease, c.GetLease())
-	default:
-		return false
 	}
 	switch c.GetResult() {
 	case pb.Compare_EQUAL:
@@ -96,26 +96,29 @@ func compareKV(c *pb.Compare, kv *mvcc.KeyValue) bool {
 	case pb.Compare_LESS:
 		return r < 0
 	}
-	return false
+	return true
 }
 
 // checkPath rejects, before anything is written, a transaction whose chosen
-// operations would fail on the current state: reads of compacted or future
-// revisions, and puts that keep the value or lease of a missing key.
-func checkPath(r Reader, req *pb.TxnRequest, p *txnPath) error {
+// operations would fail on the current state, in op order with etcd's
+// checks (checkTxn): a range at a future revision or below the compact
+// revision compactRev — etcd compares any non-zero revision, so a negative
+// one below the compact revision fails as compacted, although a plain
+// Range reads it as "latest" — and a put naming a lease that does not
+// exist or keeping the value or lease of a missing key.
+func checkPath(r Reader, req *pb.TxnRequest, p *txnPath, compactRev int64) error {
 	nested := 0
 	for _, op := range branch(req, p.succeeded) {
 		switch {
 		case op.GetRequestRange() != nil:
-			rr := op.GetRequestRange()
-			if rr.GetRevision() > 0 {
-				opts := mvcc.RangeOptions{Rev: rr.GetRevision(), CountOnly: true}
-				if _, err := r.Range(rr.GetKey(), rr.GetRangeEnd(), opts); err != nil {
-					return storeError(err)
-				}
+			if err := checkRangeRev(r, op.GetRequestRange().GetRevision(), compactRev); err != nil {
+				return err
 			}
 		case op.GetRequestPut() != nil:
 			put := op.GetRequestPut()
+			if err := checkLease(put); err != nil {
+				return err
+			}
 			if put.GetIgnoreValue() || put.GetIgnoreLease() {
 				res, err := r.Range(put.GetKey(), nil, mvcc.RangeOptions{CountOnly: true})
 				if err != nil {
@@ -126,13 +129,32 @@ func checkPath(r Reader, req *pb.TxnRequest, p *txnPath) error {
 				}
 			}
 		case op.GetRequestTxn() != nil:
-			if err := checkPath(r, op.GetRequestTxn(), p.nested[nested]); err != nil {
+			if err := checkPath(r, op.GetRequestTxn(), p.nested[nested], compactRev); err != nil {
 				return err
 			}
 			nested++
 		}
 	}
 	return nil
+}
+
+// emptyRange is a range with no keys (key >= end): reading it only checks
+// the revision.
+var emptyRange = []byte{1}
+
+// checkRangeRev is etcd's checkRange for a range inside a txn.
+func checkRangeRev(r Reader, rev, compactRev int64) error {
+	switch {
+	case rev == 0:
+		return nil
+	case rev < 0:
+		if rev < compactRev {
+			return etcderr.Compacted
+		}
+		return nil
+	}
+	_, err := r.Range(emptyRange, emptyRange, mvcc.RangeOptions{Rev: rev, CountOnly: true})
+	return storeError(err)
 }
 
 // execTxn runs the chosen operations in order, each seeing the writes of

@@ -77,13 +77,13 @@ func (s *KV) readOnlyTxn(ctx context.Context, r *pb.TxnRequest) (*connect.Respon
 	var resp *pb.TxnResponse
 	err := s.m.Store().Read(func(view *mvcc.ReadTxn) error {
 		var err error
-		resp, err = apply.ReadOnlyTxn(view, view.Rev(), r)
+		resp, err = apply.ReadOnlyTxn(view, view.Rev(), s.m.Store().CompactRev(), r)
 		return err
 	})
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	stampNested(s.m, resp)
+	s.m.StampHeader(resp.Header)
 	return connect.NewResponse(resp), nil
 }
 
@@ -114,26 +114,9 @@ func propose[T any, PT interface {
 	if !ok {
 		return nil, toConnect(errUnexpectedResponse)
 	}
+	// Only the top-level header gets the member's fields: etcd fills the
+	// header of the response it returns, and the responses inside a txn
+	// carry only the revision the apply step set (none for nested txns).
 	m.StampHeader(resp.GetHeader())
-	if txn, ok := any(resp).(*pb.TxnResponse); ok {
-		stampNested(m, txn)
-	}
 	return connect.NewResponse((*T)(resp)), nil
-}
-
-// stampNested fills the headers of every response inside a txn response.
-func stampNested(m *member.Member, t *pb.TxnResponse) {
-	m.StampHeader(t.GetHeader())
-	for _, op := range t.GetResponses() {
-		switch r := op.GetResponse().(type) {
-		case *pb.ResponseOp_ResponseRange:
-			m.StampHeader(r.ResponseRange.GetHeader())
-		case *pb.ResponseOp_ResponsePut:
-			m.StampHeader(r.ResponsePut.GetHeader())
-		case *pb.ResponseOp_ResponseDeleteRange:
-			m.StampHeader(r.ResponseDeleteRange.GetHeader())
-		case *pb.ResponseOp_ResponseTxn:
-			stampNested(m, r.ResponseTxn)
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/photoncloud/core/chainfire/internal/apply"
@@ -40,6 +41,13 @@ type Config struct {
 	Logger         *slog.Logger
 	// Registerer receives the member's Prometheus metrics; nil skips them.
 	Registerer prometheus.Registerer
+	// TrailingLogs is how many applied entries Raft keeps behind a
+	// snapshot for slow followers (0: the raftnode default). A follower
+	// further behind is sent the snapshot instead.
+	TrailingLogs uint64
+	// WrapPeerStream, when set, wraps the Raft peer stream layer. It is a
+	// seam for tests that inject network faults; no flag sets it.
+	WrapPeerStream func(raft.StreamLayer) raft.StreamLayer
 }
 
 // Member is a running Chainfire member.
@@ -166,6 +174,8 @@ func (m *Member) startRaft(dir string) error {
 		InitialPeers:      peers,
 		ElectionTimeout:   m.cfg.electionTimeout(),
 		SnapshotThreshold: m.cfg.SnapshotCount,
+		TrailingLogs:      m.cfg.TrailingLogs,
+		WrapStream:        m.cfg.WrapPeerStream,
 		ObserveAppend:     m.metrics.observeAppend,
 		Logger:            m.log,
 	}, m.applier)
@@ -257,6 +267,10 @@ func (m *Member) LeaderID() uint64 {
 	id, _ := parseServerID(m.node.Leader())
 	return id
 }
+
+// Members returns the attributes every member has published through
+// Raft, ordered by id.
+func (m *Member) Members() []*chainfirev1.MemberAttributes { return m.applier.Members().List() }
 
 // AppliedIndex is the last Raft index applied to the store.
 func (m *Member) AppliedIndex() uint64 { return m.applier.AppliedIndex() }

@@ -24,6 +24,9 @@
 // state machine has applied that index. Reads that arrive while a
 // confirmation is in flight share the next one, so read throughput does not
 // collapse into one heartbeat round per read. A new leader serves no read
-// index until an entry of its own term has been applied (a Barrier), since
-// its commit index may lag the previous leader's until then.
+// index until an entry of its own term has been applied, since its commit
+// index may lag the previous leader's until then. That entry is an empty
+// command the state machine applies, not a Barrier: entries the library
+// keeps to itself never reach the state machine's applied index, and a read
+// index landing on one could not be waited for.
 package raftnode

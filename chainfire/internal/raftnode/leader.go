@@ -8,9 +8,9 @@ import (
 )
 
 // watchLeadership tracks leadership changes. Each time this replica becomes
-// leader it runs a Barrier: once it returns, an entry of the new term has
-// been committed and applied, so the commit index is current and read
-// indexes may be served.
+// leader it commits an empty command of its new term (see
+// confirmLeadership); once that is applied the commit index is current and
+// read indexes may be served.
 func (n *Node) watchLeadership(ctx context.Context) {
 	ch := n.raft.LeaderCh()
 	for {
@@ -18,30 +18,62 @@ func (n *Node) watchLeadership(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case isLeader := <-ch:
-			gen := n.leaderGen.Add(1)
 			n.signalReadiness()
 			if isLeader {
-				go n.confirmLeadership(ctx, gen)
+				n.wg.Add(1)
+				go func() { defer n.wg.Done(); n.confirmLeadership(ctx) }()
 			}
 		}
 	}
 }
 
-func (n *Node) confirmLeadership(ctx context.Context, gen uint64) {
-	for ctx.Err() == nil && n.leaderGen.Load() == gen {
-		err := n.raft.Barrier(5 * time.Second).Error()
-		if err == nil {
-			if n.leaderGen.Load() == gen {
-				n.leaderReady.Store(gen)
-				n.signalReadiness()
-			}
+// confirmLeadership commits and applies an empty command in the current
+// term, then records that term as ready.
+//
+// The entry is a command, not a Barrier, on purpose: hashicorp/raft never
+// hands its own entries (the new leader's no-op, barriers) to the state
+// machine, so the state machine's applied index would stop short of them.
+// A read index pointing at such an entry is then reached only by the next
+// write, and a follower that received a snapshot ending in such entries has
+// no log to prove they were internal: its linearizable reads would block
+// until someone writes. An applied empty command moves the state machine's
+// index past the leader's no-op, so a read index always lands on an entry
+// the state machine applies (etcd's leader appends an empty entry likewise).
+func (n *Node) confirmLeadership(ctx context.Context) {
+	for ctx.Err() == nil && n.raft.State() == raft.Leader {
+		term := n.raft.CurrentTerm()
+		if n.readyTerm.Load() >= term {
+			return
+		}
+		err := n.raft.Apply(nil, 5*time.Second).Error()
+		// Leadership is held for one contiguous stretch per term (winning
+		// again needs a new election, hence a new term), so an entry
+		// applied while the term did not change was committed by this
+		// leadership.
+		if err == nil && n.raft.CurrentTerm() == term {
+			n.markReady(term)
 			return
 		}
 		if n.raft.State() != raft.Leader {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
+}
+
+// markReady raises readyTerm to term; it never lowers it, so a slow
+// confirmation of an older leadership cannot undo a newer one.
+func (n *Node) markReady(term uint64) {
+	for {
+		cur := n.readyTerm.Load()
+		if cur >= term || n.readyTerm.CompareAndSwap(cur, term) {
+			break
+		}
+	}
+	n.signalReadiness()
 }
 
 func (n *Node) signalReadiness() {
@@ -51,24 +83,30 @@ func (n *Node) signalReadiness() {
 	n.readyMu.Unlock()
 }
 
-// waitLeaderReady blocks until this replica is a leader whose term has an
-// applied entry, or returns ErrNotLeader once it is not the leader.
-func (n *Node) waitLeaderReady(ctx context.Context) error {
+// waitLeaderReady blocks until this replica is a leader whose current term
+// has an applied entry and returns that term, or returns ErrNotLeader once
+// it is not the leader.
+//
+// Readiness is keyed by term, not by counting LeaderCh signals: that
+// channel may drop intermediate values, and a leadership lost and regained
+// between two reads of it would otherwise pass for the old, confirmed one
+// while the new term's commit index may still lag.
+func (n *Node) waitLeaderReady(ctx context.Context) (uint64, error) {
 	for {
 		n.readyMu.Lock()
 		changed := n.readyCh
 		n.readyMu.Unlock()
 		if n.raft.State() != raft.Leader {
-			return ErrNotLeader
+			return 0, ErrNotLeader
 		}
-		gen := n.leaderGen.Load()
-		if gen != 0 && n.leaderReady.Load() == gen {
-			return nil
+		term := n.raft.CurrentTerm()
+		if n.readyTerm.Load() == term {
+			return term, nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 			// LeaderCh may drop intermediate signals; re-check state.
 		}

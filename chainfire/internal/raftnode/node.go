@@ -35,7 +35,9 @@ type Peer struct {
 	Address raft.ServerAddress
 }
 
-// StateMachine is what the node applies committed entries to.
+// StateMachine is what the node applies committed entries to. A command
+// with empty data is the node's own (a new leader's first entry): the state
+// machine must apply it as a no-op that still advances AppliedIndex.
 type StateMachine interface {
 	raft.BatchingFSM
 	// AppliedIndex is the last log index durably applied.
@@ -69,6 +71,11 @@ type Config struct {
 	// ObserveAppend, when set, is told how long each durable log append
 	// (one fsynced batch of entries) took.
 	ObserveAppend func(time.Duration)
+	// WrapStream, when set, wraps the peer stream layer before the
+	// transport uses it. It is a seam for tests that inject network faults
+	// (partitions, dropped connections) into an in-process cluster; no flag
+	// sets it. The wrapper must close the layer it wraps when closed.
+	WrapStream func(raft.StreamLayer) raft.StreamLayer
 }
 
 func (c Config) withDefaults() Config {
@@ -106,12 +113,11 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// leaderReady is the leadership generation whose Barrier has completed;
-	// leaderGen counts leadership acquisitions.
-	leaderGen   atomic.Uint64
-	leaderReady atomic.Uint64
-	readyCh     chan struct{} // closed and replaced when readiness changes
-	readyMu     sync.Mutex
+	// readyTerm is the newest term in which this replica, as leader, has
+	// applied an entry of its own (see confirmLeadership).
+	readyTerm atomic.Uint64
+	readyCh   chan struct{} // closed and replaced when readiness changes
+	readyMu   sync.Mutex
 }
 
 // Start opens the durable Raft state in cfg.DataDir and starts the replica.
@@ -145,9 +151,13 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: snapshot store: %w", err)
 	}
-	stream, err := newStreamLayer(cfg.PeerListen, cfg.PeerAdvertise)
+	var stream raft.StreamLayer
+	stream, err = newStreamLayer(cfg.PeerListen, cfg.PeerAdvertise)
 	if err != nil {
 		return err
+	}
+	if cfg.WrapStream != nil {
+		stream = cfg.WrapStream(stream)
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
@@ -168,6 +178,14 @@ func (n *Node) start() error {
 			n.trans.Close()
 			return err
 		}
+	}
+	behind, err := n.behindSnapshot(snaps)
+	if err != nil {
+		n.trans.Close()
+		return err
+	}
+	if behind {
+		rc.NoSnapshotRestoreOnStart = false
 	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.trans)
 	if err != nil {
@@ -201,6 +219,36 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	// snapshot on start would only throw that work away.
 	rc.NoSnapshotRestoreOnStart = true
 	return rc
+}
+
+// behindSnapshot reports whether the state machine may lack entries that
+// the newest snapshot covers, in which case it must be restored from that
+// snapshot on start.
+//
+// Raft starts applying after its newest snapshot, trusting the state
+// machine to hold everything up to it (NoSnapshotRestoreOnStart). That holds
+// for snapshots this replica took of its own state machine, but a snapshot
+// received from the leader is saved before it is restored into the state
+// machine: a crash in between, or a restore that failed, leaves a saved
+// snapshot the store never saw, and skipping it would lose those entries
+// for good. The state machine is behind unless every entry between its
+// applied index and the snapshot is one it never sees; when the log no
+// longer has them, restoring is the safe answer.
+func (n *Node) behindSnapshot(snaps raft.SnapshotStore) (bool, error) {
+	metas, err := snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("raftnode: list snapshots: %w", err)
+	}
+	if len(metas) == 0 {
+		return false, nil
+	}
+	newest, applied := metas[0].Index, n.fsm.AppliedIndex()
+	if applied >= newest || n.onlyInternalEntries(applied+1, newest) {
+		return false, nil
+	}
+	n.log.Warn("state machine is behind the newest snapshot; restoring it",
+		"applied", applied, "snapshot", metas[0].ID, "snapshot_index", newest)
+	return true, nil
 }
 
 func (n *Node) bootstrapIfNew(rc *raft.Config, logs raft.LogStore, snaps raft.SnapshotStore) error {
@@ -253,6 +301,11 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
 // LastIndex is the last index in this replica's log.
 func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
+// FirstIndex is the oldest entry still in this replica's log; everything
+// before it exists only in snapshots (0 when the log is empty). A follower
+// that needs an entry older than the leader's FirstIndex is sent a snapshot.
+func (n *Node) FirstIndex() (uint64, error) { return n.logs.FirstIndex() }
 
 // Propose appends data to the log and waits until it is applied, returning
 // the state machine's result. Only the leader can propose.

@@ -52,14 +52,23 @@ func (r *readIndexer) run(ctx context.Context) {
 
 // confirm records the commit index, then proves this replica is still the
 // leader at that point by hearing from a quorum.
+//
+// The term must be the ready one both before the commit index is read and
+// after leadership is verified: then this replica led, continuously, from
+// applying its term's first entry (so the commit index covers everything
+// earlier leaders committed) through the moment a quorum confirmed it.
 func (r *readIndexer) confirm(ctx context.Context) readIndexResult {
 	n := r.n
-	if err := n.waitLeaderReady(ctx); err != nil {
+	term, err := n.waitLeaderReady(ctx)
+	if err != nil {
 		return readIndexResult{err: err}
 	}
 	index := n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return readIndexResult{err: fmt.Errorf("%w: %v", ErrNotLeader, mapRaftError(err))}
+	}
+	if n.raft.CurrentTerm() != term {
+		return readIndexResult{err: fmt.Errorf("%w: term changed while confirming a read index", ErrNotLeader)}
 	}
 	return readIndexResult{index: index}
 }
