@@ -90,3 +90,14 @@ e2e: images
 
 clean:
 	rm -rf bin $(CACHE)
+
+## compat: etcd compatibility suite (real clientv3 and etcdctl) against a 3-member Chainfire cluster
+## (own module, outside go.work; not part of `make test` yet). COMPAT_TEST_FLAGS='-run TestKV -v' narrows it.
+COMPAT_TEST_FLAGS ?=
+.PHONY: compat compat-etcd
+compat:
+	cd chainfire/etcdcompat && COMPAT_IMPL=chainfire GOWORK=off go test -count=1 -timeout 10m $(COMPAT_TEST_FLAGS) ./...
+
+## compat-etcd: the same suite against etcd v3.7.3 itself, which proves the tests right
+compat-etcd:
+	cd chainfire/etcdcompat && COMPAT_IMPL=etcd GOWORK=off go test -count=1 -timeout 10m $(COMPAT_TEST_FLAGS) ./...
