@@ -1,30 +1,85 @@
-// Package app assembles the IAM service from its flags: the RPC server and
-// (as they arrive) the identity store, token issuer, policy engine and audit
-// log.
+// Package app assembles the IAM service from its flags: the identity store,
+// the signing keyring, the authentication flows, the Connect services and
+// the OAuth2/OIDC HTTP endpoints, all on the shared server bootstrap.
 package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/photoncloud/core/iam/internal/api"
+	"github.com/photoncloud/core/iam/internal/auth"
+	"github.com/photoncloud/core/iam/internal/oauth"
+	"github.com/photoncloud/core/iam/internal/password"
+	"github.com/photoncloud/core/iam/internal/store"
+	"github.com/photoncloud/core/iam/internal/token"
 	"github.com/photoncloud/core/pkg/cli"
+	"github.com/photoncloud/core/pkg/server"
+	"github.com/photoncloud/core/proto/iam/v1/iamv1connect"
 )
 
 // Config is the IAM service's configuration.
 type Config struct {
-	DataDir    string
-	ListenAddr string
+	DataDir                string
+	ListenAddr             string
+	Issuer                 string
+	Audience               string
+	AccessTokenTTL         time.Duration
+	SessionTTL             time.Duration
+	BootstrapAdminName     string
+	BootstrapAdminPassword string
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "data/iam", "directory holding the identity, policy and audit store")
 	fs.StringVar(&c.ListenAddr, "listen-addr", "127.0.0.1:8090", "host:port for RPC and OAuth2/OIDC HTTP traffic")
+	fs.StringVar(&c.Issuer, "issuer", "http://127.0.0.1:8090", "issuer URL: the iss of tokens and the base of the OAuth2/OIDC endpoints")
+	fs.StringVar(&c.Audience, "token-audience", "photoncloud", "aud of the access tokens IAM issues")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 10*time.Minute, "access token lifetime (at most 1h)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login's refresh tokens keep working")
+	fs.StringVar(&c.BootstrapAdminName, "bootstrap-admin-name", "admin", "name of the administrator created on first start")
+	fs.StringVar(&c.BootstrapAdminPassword, "bootstrap-admin-password", "",
+		"password of the administrator created on first start; generated and logged once when empty")
+}
+
+func (c *Config) validate() error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("iam: --issuer must be an http(s) URL without query or fragment, got %q", c.Issuer)
+	}
+	if c.Audience == "" {
+		return errors.New("iam: --token-audience must not be empty")
+	}
+	if c.AccessTokenTTL <= 0 || c.AccessTokenTTL > token.DefaultMaxTokenTTL {
+		return fmt.Errorf("iam: --access-token-ttl must be in (0, %v]", token.DefaultMaxTokenTTL)
+	}
+	if c.SessionTTL <= 0 {
+		return errors.New("iam: --session-ttl must be positive")
+	}
+	return nil
+}
+
+// options are what tests may change beyond the flags.
+type options struct {
+	hasher password.Options
 }
 
 // Command returns the iam root command.
 func Command(version, revision string) *cobra.Command {
+	return command(version, revision, options{})
+}
+
+func command(version, revision string, opts options) *cobra.Command {
 	var cfg Config
 	return cli.NewCommand(cli.Spec{
 		Name:       "iam",
@@ -34,7 +89,128 @@ func Command(version, revision string) *cobra.Command {
 		HealthAddr: "127.0.0.1:8090",
 		Flags:      cfg.register,
 		Run: func(ctx context.Context, rt *cli.Runtime) error {
-			return rt.Serve(ctx, cfg.ListenAddr, "", nil)
+			return run(ctx, rt, cfg, opts)
 		},
 	})
 }
+
+func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err error) {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := rt.Logger.With("service", "iam")
+	st, err := store.OpenBolt(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	keys, err := loadKeyring(ctx, st)
+	if err != nil {
+		return err
+	}
+	hasher, err := password.New(opts.hasher)
+	if err != nil {
+		return fmt.Errorf("iam: password hasher: %w", err)
+	}
+	svc, err := auth.New(auth.Config{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTokenTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
+		Meter: rt.Telemetry.MeterProvider,
+	}, st, hasher, keys, log)
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, st, hasher, cfg, log); err != nil {
+		return err
+	}
+	// The maintenance loop must finish before the store closes (deferred
+	// above, so it runs after this).
+	maintCtx, stopMaint := context.WithCancel(ctx)
+	maintDone := make(chan struct{})
+	defer func() { stopMaint(); <-maintDone }()
+	go func() { defer close(maintDone); svc.Maintain(maintCtx, maintenanceInterval) }()
+
+	return rt.Serve(ctx, cfg.ListenAddr, "", func(srv *server.Server) error {
+		srv.Mount(iamv1connect.NewIdentityServiceHandler(api.NewIdentity(svc, st, log), srv.HandlerOptions()...))
+		srv.Mount(iamv1connect.NewAuthServiceHandler(api.NewAuth(svc, st, log), srv.HandlerOptions()...))
+		oauth.New(svc, log).Register(srv.HandleHTTP)
+		// Keys are loaded before serving starts, so readiness only has to
+		// follow the store.
+		srv.SetReadiness(func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("store not available: %w", err)
+			}
+			if keys.ActiveKeyID() == "" {
+				return errors.New("no signing key loaded")
+			}
+			return nil
+		})
+		return nil
+	})
+}
+
+// loadKeyring loads the persisted signing keys, creating them on first
+// start in the same store transaction that records them.
+func loadKeyring(ctx context.Context, st store.Store) (*token.Keyring, error) {
+	data, err := st.LoadOrCreateKeyring(ctx, func() ([]byte, error) {
+		kr, err := token.NewKeyring(time.Now(), token.KeyringOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return kr.Marshal()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iam: loading signing keys: %w", err)
+	}
+	keys, err := token.Unmarshal(data, token.KeyringOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("iam: decoding signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// bootstrap creates the first administrator when the store is new.
+func bootstrap(ctx context.Context, st store.Store, hasher *password.Hasher, cfg Config, log *slog.Logger) error {
+	pw, generated := cfg.BootstrapAdminPassword, false
+	if pw == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("iam: generating bootstrap password: %w", err)
+		}
+		pw, generated = base64.RawURLEncoding.EncodeToString(b), true
+	} else if err := password.CheckPolicy(pw); err != nil {
+		return fmt.Errorf("iam: --bootstrap-admin-password: %w", err)
+	}
+	hash, err := hasher.Hash(pw)
+	if err != nil {
+		return fmt.Errorf("iam: hashing bootstrap password: %w", err)
+	}
+	now := time.Now().UTC()
+	admin := &store.User{ID: "usr_bootstrapadmin", Name: cfg.BootstrapAdminName, DisplayName: "Administrator",
+		PasswordHash: hash, PasswordChangedAt: now}
+	admins := &store.Group{ID: "grp_admins", Name: auth.AdminGroup, DisplayName: "Administrators",
+		Description: "Members may administer identities."}
+	done, err := st.Bootstrap(ctx, admin, admins, now)
+	if err != nil {
+		return fmt.Errorf("iam: bootstrap: %w", err)
+	}
+	if !done {
+		return nil
+	}
+	if generated {
+		// The one deliberate exception to "no secrets in logs": with no
+		// password given, the operator has no other way to learn it. It is
+		// printed once, on first start only; change it after logging in.
+		log.Warn("bootstrap administrator created with a generated password; change it now",
+			"user", admin.Name, "password", pw)
+	} else {
+		log.Info("bootstrap administrator created", "user", admin.Name)
+	}
+	return nil
+}
+
+// maintenanceInterval is how often keys and expired sessions are looked at.
+const maintenanceInterval = time.Minute
