@@ -268,9 +268,13 @@ func (x *AllocIDResponse) GetId() uint64 {
 }
 
 type GetRegionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// When set, key is an exclusive end: PD returns the region holding the
+	// greatest keys below it (with an empty key, the last region). Reverse
+	// scans walk the key space this way.
+	Before        bool `protobuf:"varint,3,opt,name=before,proto3" json:"before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +321,13 @@ func (x *GetRegionRequest) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *GetRegionRequest) GetBefore() bool {
+	if x != nil {
+		return x.Before
+	}
+	return false
 }
 
 type GetRegionResponse struct {
@@ -545,11 +556,14 @@ func (x *ScanRegionsRequest) GetLimit() uint32 {
 
 // RegionInfo is a region with its last known leader.
 type RegionInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	Leader        *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Leader *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// From the leader's last heartbeat.
+	ApproximateSize uint64 `protobuf:"varint,3,opt,name=approximate_size,json=approximateSize,proto3" json:"approximate_size,omitempty"`
+	ApproximateKeys uint64 `protobuf:"varint,4,opt,name=approximate_keys,json=approximateKeys,proto3" json:"approximate_keys,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegionInfo) Reset() {
@@ -594,6 +608,20 @@ func (x *RegionInfo) GetLeader() *Peer {
 		return x.Leader
 	}
 	return nil
+}
+
+func (x *RegionInfo) GetApproximateSize() uint64 {
+	if x != nil {
+		return x.ApproximateSize
+	}
+	return 0
+}
+
+func (x *RegionInfo) GetApproximateKeys() uint64 {
+	if x != nil {
+		return x.ApproximateKeys
+	}
+	return 0
 }
 
 type ScanRegionsResponse struct {
@@ -695,6 +723,7 @@ func (x *GetStoreRequest) GetStoreId() uint64 {
 type GetStoreResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Store         *Store                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	Status        *StoreStatus           `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +765,104 @@ func (x *GetStoreResponse) GetStore() *Store {
 	return nil
 }
 
+func (x *GetStoreResponse) GetStatus() *StoreStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// StoreStatus is PD's view of a store: what it last reported and what the
+// routing table says it hosts.
+type StoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Store *Store                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	Stats *StoreStats            `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Unix milliseconds of the last store heartbeat PD received (0: none
+	// since PD started).
+	LastHeartbeatUnixMs int64 `protobuf:"varint,3,opt,name=last_heartbeat_unix_ms,json=lastHeartbeatUnixMs,proto3" json:"last_heartbeat_unix_ms,omitempty"`
+	// No heartbeat for longer than PD's --max-store-down-time: the replica
+	// checker replaces its peers.
+	Down bool `protobuf:"varint,4,opt,name=down,proto3" json:"down,omitempty"`
+	// Peers and leaders the routing table places on the store.
+	RegionCount   uint32 `protobuf:"varint,5,opt,name=region_count,json=regionCount,proto3" json:"region_count,omitempty"`
+	LeaderCount   uint32 `protobuf:"varint,6,opt,name=leader_count,json=leaderCount,proto3" json:"leader_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreStatus) Reset() {
+	*x = StoreStatus{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreStatus) ProtoMessage() {}
+
+func (x *StoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
+func (*StoreStatus) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StoreStatus) GetStore() *Store {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *StoreStatus) GetStats() *StoreStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *StoreStatus) GetLastHeartbeatUnixMs() int64 {
+	if x != nil {
+		return x.LastHeartbeatUnixMs
+	}
+	return 0
+}
+
+func (x *StoreStatus) GetDown() bool {
+	if x != nil {
+		return x.Down
+	}
+	return false
+}
+
+func (x *StoreStatus) GetRegionCount() uint32 {
+	if x != nil {
+		return x.RegionCount
+	}
+	return 0
+}
+
+func (x *StoreStatus) GetLeaderCount() uint32 {
+	if x != nil {
+		return x.LeaderCount
+	}
+	return 0
+}
+
 type GetAllStoresRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -745,7 +872,7 @@ type GetAllStoresRequest struct {
 
 func (x *GetAllStoresRequest) Reset() {
 	*x = GetAllStoresRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +884,7 @@ func (x *GetAllStoresRequest) String() string {
 func (*GetAllStoresRequest) ProtoMessage() {}
 
 func (x *GetAllStoresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +897,7 @@ func (x *GetAllStoresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllStoresRequest.ProtoReflect.Descriptor instead.
 func (*GetAllStoresRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{14}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetAllStoresRequest) GetHeader() *PDHeader {
@@ -781,15 +908,17 @@ func (x *GetAllStoresRequest) GetHeader() *PDHeader {
 }
 
 type GetAllStoresResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Stores        []*Store               `protobuf:"bytes,1,rep,name=stores,proto3" json:"stores,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Stores []*Store               `protobuf:"bytes,1,rep,name=stores,proto3" json:"stores,omitempty"`
+	// One per store, in the same order.
+	Statuses      []*StoreStatus `protobuf:"bytes,2,rep,name=statuses,proto3" json:"statuses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAllStoresResponse) Reset() {
 	*x = GetAllStoresResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +930,7 @@ func (x *GetAllStoresResponse) String() string {
 func (*GetAllStoresResponse) ProtoMessage() {}
 
 func (x *GetAllStoresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,12 +943,19 @@ func (x *GetAllStoresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllStoresResponse.ProtoReflect.Descriptor instead.
 func (*GetAllStoresResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{15}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetAllStoresResponse) GetStores() []*Store {
 	if x != nil {
 		return x.Stores
+	}
+	return nil
+}
+
+func (x *GetAllStoresResponse) GetStatuses() []*StoreStatus {
+	if x != nil {
+		return x.Statuses
 	}
 	return nil
 }
@@ -837,7 +973,7 @@ type StoreStats struct {
 
 func (x *StoreStats) Reset() {
 	*x = StoreStats{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +985,7 @@ func (x *StoreStats) String() string {
 func (*StoreStats) ProtoMessage() {}
 
 func (x *StoreStats) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +998,7 @@ func (x *StoreStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStats.ProtoReflect.Descriptor instead.
 func (*StoreStats) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{16}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoreStats) GetStoreId() uint64 {
@@ -904,7 +1040,7 @@ type StoreHeartbeatRequest struct {
 
 func (x *StoreHeartbeatRequest) Reset() {
 	*x = StoreHeartbeatRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1052,7 @@ func (x *StoreHeartbeatRequest) String() string {
 func (*StoreHeartbeatRequest) ProtoMessage() {}
 
 func (x *StoreHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1065,7 @@ func (x *StoreHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*StoreHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{17}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoreHeartbeatRequest) GetHeader() *PDHeader {
@@ -961,7 +1097,7 @@ type StoreHeartbeatResponse struct {
 
 func (x *StoreHeartbeatResponse) Reset() {
 	*x = StoreHeartbeatResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1109,7 @@ func (x *StoreHeartbeatResponse) String() string {
 func (*StoreHeartbeatResponse) ProtoMessage() {}
 
 func (x *StoreHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1122,7 @@ func (x *StoreHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*StoreHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{18}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{19}
 }
 
 type RegionHeartbeatRequest struct {
@@ -1002,7 +1138,7 @@ type RegionHeartbeatRequest struct {
 
 func (x *RegionHeartbeatRequest) Reset() {
 	*x = RegionHeartbeatRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1150,7 @@ func (x *RegionHeartbeatRequest) String() string {
 func (*RegionHeartbeatRequest) ProtoMessage() {}
 
 func (x *RegionHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1163,7 @@ func (x *RegionHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RegionHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{19}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RegionHeartbeatRequest) GetHeader() *PDHeader {
@@ -1075,7 +1211,7 @@ type RegionHeartbeatResponse struct {
 
 func (x *RegionHeartbeatResponse) Reset() {
 	*x = RegionHeartbeatResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1223,7 @@ func (x *RegionHeartbeatResponse) String() string {
 func (*RegionHeartbeatResponse) ProtoMessage() {}
 
 func (x *RegionHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1236,7 @@ func (x *RegionHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RegionHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{20}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegionHeartbeatResponse) GetChangePeer() *ChangePeerOperator {
@@ -1121,7 +1257,7 @@ type ChangePeerOperator struct {
 
 func (x *ChangePeerOperator) Reset() {
 	*x = ChangePeerOperator{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1269,7 @@ func (x *ChangePeerOperator) String() string {
 func (*ChangePeerOperator) ProtoMessage() {}
 
 func (x *ChangePeerOperator) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1282,7 @@ func (x *ChangePeerOperator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePeerOperator.ProtoReflect.Descriptor instead.
 func (*ChangePeerOperator) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{21}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChangePeerOperator) GetPeer() *Peer {
@@ -1173,7 +1309,7 @@ type AskSplitRequest struct {
 
 func (x *AskSplitRequest) Reset() {
 	*x = AskSplitRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1321,7 @@ func (x *AskSplitRequest) String() string {
 func (*AskSplitRequest) ProtoMessage() {}
 
 func (x *AskSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1334,7 @@ func (x *AskSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskSplitRequest.ProtoReflect.Descriptor instead.
 func (*AskSplitRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{22}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AskSplitRequest) GetHeader() *PDHeader {
@@ -1226,7 +1362,7 @@ type AskSplitResponse struct {
 
 func (x *AskSplitResponse) Reset() {
 	*x = AskSplitResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1374,7 @@ func (x *AskSplitResponse) String() string {
 func (*AskSplitResponse) ProtoMessage() {}
 
 func (x *AskSplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1387,7 @@ func (x *AskSplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskSplitResponse.ProtoReflect.Descriptor instead.
 func (*AskSplitResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{23}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AskSplitResponse) GetNewRegionId() uint64 {
@@ -1279,7 +1415,7 @@ type ReportSplitRequest struct {
 
 func (x *ReportSplitRequest) Reset() {
 	*x = ReportSplitRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1427,7 @@ func (x *ReportSplitRequest) String() string {
 func (*ReportSplitRequest) ProtoMessage() {}
 
 func (x *ReportSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1440,7 @@ func (x *ReportSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSplitRequest.ProtoReflect.Descriptor instead.
 func (*ReportSplitRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{24}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReportSplitRequest) GetHeader() *PDHeader {
@@ -1336,7 +1472,7 @@ type ReportSplitResponse struct {
 
 func (x *ReportSplitResponse) Reset() {
 	*x = ReportSplitResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1484,7 @@ func (x *ReportSplitResponse) String() string {
 func (*ReportSplitResponse) ProtoMessage() {}
 
 func (x *ReportSplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1497,128 @@ func (x *ReportSplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSplitResponse.ProtoReflect.Descriptor instead.
 func (*ReportSplitResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{25}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{26}
+}
+
+type GetClusterInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterInfoRequest) Reset() {
+	*x = GetClusterInfoRequest{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterInfoRequest) ProtoMessage() {}
+
+func (x *GetClusterInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterInfoRequest) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetClusterInfoRequest) GetHeader() *PDHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+type GetClusterInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 until the cluster is bootstrapped.
+	ClusterId     uint64 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Bootstrapped  bool   `protobuf:"varint,2,opt,name=bootstrapped,proto3" json:"bootstrapped,omitempty"`
+	MaxReplicas   uint32 `protobuf:"varint,3,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"`
+	RegionCount   uint32 `protobuf:"varint,4,opt,name=region_count,json=regionCount,proto3" json:"region_count,omitempty"`
+	StoreCount    uint32 `protobuf:"varint,5,opt,name=store_count,json=storeCount,proto3" json:"store_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterInfoResponse) Reset() {
+	*x = GetClusterInfoResponse{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterInfoResponse) ProtoMessage() {}
+
+func (x *GetClusterInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetClusterInfoResponse) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetClusterInfoResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+func (x *GetClusterInfoResponse) GetBootstrapped() bool {
+	if x != nil {
+		return x.Bootstrapped
+	}
+	return false
+}
+
+func (x *GetClusterInfoResponse) GetMaxReplicas() uint32 {
+	if x != nil {
+		return x.MaxReplicas
+	}
+	return 0
+}
+
+func (x *GetClusterInfoResponse) GetRegionCount() uint32 {
+	if x != nil {
+		return x.RegionCount
+	}
+	return 0
+}
+
+func (x *GetClusterInfoResponse) GetStoreCount() uint32 {
+	if x != nil {
+		return x.StoreCount
+	}
+	return 0
 }
 
 var File_flaredb_v1_pd_proto protoreflect.FileDescriptor
@@ -1384,10 +1641,11 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x0eAllocIDRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\"!\n" +
 	"\x0fAllocIDResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"R\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"j\n" +
 	"\x10GetRegionRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"i\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
+	"\x06before\x18\x03 \x01(\bR\x06before\"i\n" +
 	"\x11GetRegionResponse\x12*\n" +
 	"\x06region\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
 	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\"a\n" +
@@ -1401,22 +1659,33 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x1b\n" +
 	"\tstart_key\x18\x02 \x01(\fR\bstartKey\x12\x17\n" +
 	"\aend_key\x18\x03 \x01(\fR\x06endKey\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\rR\x05limit\"b\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xb8\x01\n" +
 	"\n" +
 	"RegionInfo\x12*\n" +
 	"\x06region\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
-	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\"G\n" +
+	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\x12)\n" +
+	"\x10approximate_size\x18\x03 \x01(\x04R\x0fapproximateSize\x12)\n" +
+	"\x10approximate_keys\x18\x04 \x01(\x04R\x0fapproximateKeys\"G\n" +
 	"\x13ScanRegionsResponse\x120\n" +
 	"\aregions\x18\x01 \x03(\v2\x16.flaredb.v1.RegionInfoR\aregions\"Z\n" +
 	"\x0fGetStoreRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x19\n" +
-	"\bstore_id\x18\x02 \x01(\x04R\astoreId\";\n" +
+	"\bstore_id\x18\x02 \x01(\x04R\astoreId\"l\n" +
 	"\x10GetStoreResponse\x12'\n" +
-	"\x05store\x18\x01 \x01(\v2\x11.flaredb.v1.StoreR\x05store\"C\n" +
+	"\x05store\x18\x01 \x01(\v2\x11.flaredb.v1.StoreR\x05store\x12/\n" +
+	"\x06status\x18\x02 \x01(\v2\x17.flaredb.v1.StoreStatusR\x06status\"\xf3\x01\n" +
+	"\vStoreStatus\x12'\n" +
+	"\x05store\x18\x01 \x01(\v2\x11.flaredb.v1.StoreR\x05store\x12,\n" +
+	"\x05stats\x18\x02 \x01(\v2\x16.flaredb.v1.StoreStatsR\x05stats\x123\n" +
+	"\x16last_heartbeat_unix_ms\x18\x03 \x01(\x03R\x13lastHeartbeatUnixMs\x12\x12\n" +
+	"\x04down\x18\x04 \x01(\bR\x04down\x12!\n" +
+	"\fregion_count\x18\x05 \x01(\rR\vregionCount\x12!\n" +
+	"\fleader_count\x18\x06 \x01(\rR\vleaderCount\"C\n" +
 	"\x13GetAllStoresRequest\x12,\n" +
-	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\"A\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\"v\n" +
 	"\x14GetAllStoresResponse\x12)\n" +
-	"\x06stores\x18\x01 \x03(\v2\x11.flaredb.v1.StoreR\x06stores\"\x84\x01\n" +
+	"\x06stores\x18\x01 \x03(\v2\x11.flaredb.v1.StoreR\x06stores\x123\n" +
+	"\bstatuses\x18\x02 \x03(\v2\x17.flaredb.v1.StoreStatusR\bstatuses\"\x84\x01\n" +
 	"\n" +
 	"StoreStats\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\x04R\astoreId\x12\x1a\n" +
@@ -1451,7 +1720,17 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12&\n" +
 	"\x04left\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x04left\x12(\n" +
 	"\x05right\x18\x03 \x01(\v2\x12.flaredb.v1.RegionR\x05right\"\x15\n" +
-	"\x13ReportSplitResponse2\xef\x06\n" +
+	"\x13ReportSplitResponse\"E\n" +
+	"\x15GetClusterInfoRequest\x12,\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\"\xc2\x01\n" +
+	"\x16GetClusterInfoResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12\"\n" +
+	"\fbootstrapped\x18\x02 \x01(\bR\fbootstrapped\x12!\n" +
+	"\fmax_replicas\x18\x03 \x01(\rR\vmaxReplicas\x12!\n" +
+	"\fregion_count\x18\x04 \x01(\rR\vregionCount\x12\x1f\n" +
+	"\vstore_count\x18\x05 \x01(\rR\n" +
+	"storeCount2\xc8\a\n" +
 	"\tPDService\x12H\n" +
 	"\tBootstrap\x12\x1c.flaredb.v1.BootstrapRequest\x1a\x1d.flaredb.v1.BootstrapResponse\x12B\n" +
 	"\aAllocID\x12\x1a.flaredb.v1.AllocIDRequest\x1a\x1b.flaredb.v1.AllocIDResponse\x12H\n" +
@@ -1463,7 +1742,8 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x0eStoreHeartbeat\x12!.flaredb.v1.StoreHeartbeatRequest\x1a\".flaredb.v1.StoreHeartbeatResponse\x12Z\n" +
 	"\x0fRegionHeartbeat\x12\".flaredb.v1.RegionHeartbeatRequest\x1a#.flaredb.v1.RegionHeartbeatResponse\x12E\n" +
 	"\bAskSplit\x12\x1b.flaredb.v1.AskSplitRequest\x1a\x1c.flaredb.v1.AskSplitResponse\x12N\n" +
-	"\vReportSplit\x12\x1e.flaredb.v1.ReportSplitRequest\x1a\x1f.flaredb.v1.ReportSplitResponseB\x9a\x01\n" +
+	"\vReportSplit\x12\x1e.flaredb.v1.ReportSplitRequest\x1a\x1f.flaredb.v1.ReportSplitResponse\x12W\n" +
+	"\x0eGetClusterInfo\x12!.flaredb.v1.GetClusterInfoRequest\x1a\".flaredb.v1.GetClusterInfoResponseB\x9a\x01\n" +
 	"\x0ecom.flaredb.v1B\aPdProtoP\x01Z6github.com/photoncloud/core/proto/flaredb/v1;flaredbv1\xa2\x02\x03FXX\xaa\x02\n" +
 	"Flaredb.V1\xca\x02\n" +
 	"Flaredb\\V1\xe2\x02\x16Flaredb\\V1\\GPBMetadata\xea\x02\vFlaredb::V1b\x06proto3"
@@ -1480,7 +1760,7 @@ func file_flaredb_v1_pd_proto_rawDescGZIP() []byte {
 	return file_flaredb_v1_pd_proto_rawDescData
 }
 
-var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*PDHeader)(nil),                // 0: flaredb.v1.PDHeader
 	(*BootstrapRequest)(nil),        // 1: flaredb.v1.BootstrapRequest
@@ -1496,81 +1776,91 @@ var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*ScanRegionsResponse)(nil),     // 11: flaredb.v1.ScanRegionsResponse
 	(*GetStoreRequest)(nil),         // 12: flaredb.v1.GetStoreRequest
 	(*GetStoreResponse)(nil),        // 13: flaredb.v1.GetStoreResponse
-	(*GetAllStoresRequest)(nil),     // 14: flaredb.v1.GetAllStoresRequest
-	(*GetAllStoresResponse)(nil),    // 15: flaredb.v1.GetAllStoresResponse
-	(*StoreStats)(nil),              // 16: flaredb.v1.StoreStats
-	(*StoreHeartbeatRequest)(nil),   // 17: flaredb.v1.StoreHeartbeatRequest
-	(*StoreHeartbeatResponse)(nil),  // 18: flaredb.v1.StoreHeartbeatResponse
-	(*RegionHeartbeatRequest)(nil),  // 19: flaredb.v1.RegionHeartbeatRequest
-	(*RegionHeartbeatResponse)(nil), // 20: flaredb.v1.RegionHeartbeatResponse
-	(*ChangePeerOperator)(nil),      // 21: flaredb.v1.ChangePeerOperator
-	(*AskSplitRequest)(nil),         // 22: flaredb.v1.AskSplitRequest
-	(*AskSplitResponse)(nil),        // 23: flaredb.v1.AskSplitResponse
-	(*ReportSplitRequest)(nil),      // 24: flaredb.v1.ReportSplitRequest
-	(*ReportSplitResponse)(nil),     // 25: flaredb.v1.ReportSplitResponse
-	(*Store)(nil),                   // 26: flaredb.v1.Store
-	(*Region)(nil),                  // 27: flaredb.v1.Region
-	(*Peer)(nil),                    // 28: flaredb.v1.Peer
+	(*StoreStatus)(nil),             // 14: flaredb.v1.StoreStatus
+	(*GetAllStoresRequest)(nil),     // 15: flaredb.v1.GetAllStoresRequest
+	(*GetAllStoresResponse)(nil),    // 16: flaredb.v1.GetAllStoresResponse
+	(*StoreStats)(nil),              // 17: flaredb.v1.StoreStats
+	(*StoreHeartbeatRequest)(nil),   // 18: flaredb.v1.StoreHeartbeatRequest
+	(*StoreHeartbeatResponse)(nil),  // 19: flaredb.v1.StoreHeartbeatResponse
+	(*RegionHeartbeatRequest)(nil),  // 20: flaredb.v1.RegionHeartbeatRequest
+	(*RegionHeartbeatResponse)(nil), // 21: flaredb.v1.RegionHeartbeatResponse
+	(*ChangePeerOperator)(nil),      // 22: flaredb.v1.ChangePeerOperator
+	(*AskSplitRequest)(nil),         // 23: flaredb.v1.AskSplitRequest
+	(*AskSplitResponse)(nil),        // 24: flaredb.v1.AskSplitResponse
+	(*ReportSplitRequest)(nil),      // 25: flaredb.v1.ReportSplitRequest
+	(*ReportSplitResponse)(nil),     // 26: flaredb.v1.ReportSplitResponse
+	(*GetClusterInfoRequest)(nil),   // 27: flaredb.v1.GetClusterInfoRequest
+	(*GetClusterInfoResponse)(nil),  // 28: flaredb.v1.GetClusterInfoResponse
+	(*Store)(nil),                   // 29: flaredb.v1.Store
+	(*Region)(nil),                  // 30: flaredb.v1.Region
+	(*Peer)(nil),                    // 31: flaredb.v1.Peer
 }
 var file_flaredb_v1_pd_proto_depIdxs = []int32{
 	0,  // 0: flaredb.v1.BootstrapRequest.header:type_name -> flaredb.v1.PDHeader
-	26, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
-	27, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
+	29, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
+	30, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
 	0,  // 3: flaredb.v1.AllocIDRequest.header:type_name -> flaredb.v1.PDHeader
 	0,  // 4: flaredb.v1.GetRegionRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
-	28, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
+	30, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
+	31, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
 	0,  // 7: flaredb.v1.GetRegionByIDRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 8: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
-	28, // 9: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
+	30, // 8: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
+	31, // 9: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
 	0,  // 10: flaredb.v1.ScanRegionsRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 11: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
-	28, // 12: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
+	30, // 11: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
+	31, // 12: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
 	10, // 13: flaredb.v1.ScanRegionsResponse.regions:type_name -> flaredb.v1.RegionInfo
 	0,  // 14: flaredb.v1.GetStoreRequest.header:type_name -> flaredb.v1.PDHeader
-	26, // 15: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
-	0,  // 16: flaredb.v1.GetAllStoresRequest.header:type_name -> flaredb.v1.PDHeader
-	26, // 17: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
-	0,  // 18: flaredb.v1.StoreHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	26, // 19: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
-	16, // 20: flaredb.v1.StoreHeartbeatRequest.stats:type_name -> flaredb.v1.StoreStats
-	0,  // 21: flaredb.v1.RegionHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 22: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
-	28, // 23: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
-	21, // 24: flaredb.v1.RegionHeartbeatResponse.change_peer:type_name -> flaredb.v1.ChangePeerOperator
-	28, // 25: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
-	0,  // 26: flaredb.v1.AskSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 27: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
-	0,  // 28: flaredb.v1.ReportSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	27, // 29: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
-	27, // 30: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
-	1,  // 31: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
-	3,  // 32: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
-	5,  // 33: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
-	7,  // 34: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
-	9,  // 35: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
-	12, // 36: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
-	14, // 37: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
-	17, // 38: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
-	19, // 39: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
-	22, // 40: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
-	24, // 41: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
-	2,  // 42: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
-	4,  // 43: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
-	6,  // 44: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
-	8,  // 45: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
-	11, // 46: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
-	13, // 47: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
-	15, // 48: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
-	18, // 49: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
-	20, // 50: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
-	23, // 51: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
-	25, // 52: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
-	42, // [42:53] is the sub-list for method output_type
-	31, // [31:42] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	29, // 15: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
+	14, // 16: flaredb.v1.GetStoreResponse.status:type_name -> flaredb.v1.StoreStatus
+	29, // 17: flaredb.v1.StoreStatus.store:type_name -> flaredb.v1.Store
+	17, // 18: flaredb.v1.StoreStatus.stats:type_name -> flaredb.v1.StoreStats
+	0,  // 19: flaredb.v1.GetAllStoresRequest.header:type_name -> flaredb.v1.PDHeader
+	29, // 20: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
+	14, // 21: flaredb.v1.GetAllStoresResponse.statuses:type_name -> flaredb.v1.StoreStatus
+	0,  // 22: flaredb.v1.StoreHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
+	29, // 23: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
+	17, // 24: flaredb.v1.StoreHeartbeatRequest.stats:type_name -> flaredb.v1.StoreStats
+	0,  // 25: flaredb.v1.RegionHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
+	30, // 26: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
+	31, // 27: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
+	22, // 28: flaredb.v1.RegionHeartbeatResponse.change_peer:type_name -> flaredb.v1.ChangePeerOperator
+	31, // 29: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
+	0,  // 30: flaredb.v1.AskSplitRequest.header:type_name -> flaredb.v1.PDHeader
+	30, // 31: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
+	0,  // 32: flaredb.v1.ReportSplitRequest.header:type_name -> flaredb.v1.PDHeader
+	30, // 33: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
+	30, // 34: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
+	0,  // 35: flaredb.v1.GetClusterInfoRequest.header:type_name -> flaredb.v1.PDHeader
+	1,  // 36: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
+	3,  // 37: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
+	5,  // 38: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
+	7,  // 39: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
+	9,  // 40: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
+	12, // 41: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
+	15, // 42: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
+	18, // 43: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
+	20, // 44: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
+	23, // 45: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
+	25, // 46: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
+	27, // 47: flaredb.v1.PDService.GetClusterInfo:input_type -> flaredb.v1.GetClusterInfoRequest
+	2,  // 48: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
+	4,  // 49: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
+	6,  // 50: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
+	8,  // 51: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
+	11, // 52: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
+	13, // 53: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
+	16, // 54: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
+	19, // 55: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
+	21, // 56: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
+	24, // 57: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
+	26, // 58: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
+	28, // 59: flaredb.v1.PDService.GetClusterInfo:output_type -> flaredb.v1.GetClusterInfoResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_flaredb_v1_pd_proto_init() }
@@ -1585,7 +1875,7 @@ func file_flaredb_v1_pd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flaredb_v1_pd_proto_rawDesc), len(file_flaredb_v1_pd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,9 @@ const (
 	PDServiceAskSplitProcedure = "/flaredb.v1.PDService/AskSplit"
 	// PDServiceReportSplitProcedure is the fully-qualified name of the PDService's ReportSplit RPC.
 	PDServiceReportSplitProcedure = "/flaredb.v1.PDService/ReportSplit"
+	// PDServiceGetClusterInfoProcedure is the fully-qualified name of the PDService's GetClusterInfo
+	// RPC.
+	PDServiceGetClusterInfoProcedure = "/flaredb.v1.PDService/GetClusterInfo"
 )
 
 // PDServiceClient is a client for the flaredb.v1.PDService service.
@@ -76,6 +79,9 @@ type PDServiceClient interface {
 	AskSplit(context.Context, *connect.Request[v1.AskSplitRequest]) (*connect.Response[v1.AskSplitResponse], error)
 	// ReportSplit tells PD a split was applied.
 	ReportSplit(context.Context, *connect.Request[v1.ReportSplitRequest]) (*connect.Response[v1.ReportSplitResponse], error)
+	// GetClusterInfo describes the cluster: id, bootstrap state, replication
+	// target and the size of the routing table.
+	GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error)
 }
 
 // NewPDServiceClient constructs a client for the flaredb.v1.PDService service. By default, it uses
@@ -155,6 +161,12 @@ func NewPDServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(pDServiceMethods.ByName("ReportSplit")),
 			connect.WithClientOptions(opts...),
 		),
+		getClusterInfo: connect.NewClient[v1.GetClusterInfoRequest, v1.GetClusterInfoResponse](
+			httpClient,
+			baseURL+PDServiceGetClusterInfoProcedure,
+			connect.WithSchema(pDServiceMethods.ByName("GetClusterInfo")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -171,6 +183,7 @@ type pDServiceClient struct {
 	regionHeartbeat *connect.Client[v1.RegionHeartbeatRequest, v1.RegionHeartbeatResponse]
 	askSplit        *connect.Client[v1.AskSplitRequest, v1.AskSplitResponse]
 	reportSplit     *connect.Client[v1.ReportSplitRequest, v1.ReportSplitResponse]
+	getClusterInfo  *connect.Client[v1.GetClusterInfoRequest, v1.GetClusterInfoResponse]
 }
 
 // Bootstrap calls flaredb.v1.PDService.Bootstrap.
@@ -228,6 +241,11 @@ func (c *pDServiceClient) ReportSplit(ctx context.Context, req *connect.Request[
 	return c.reportSplit.CallUnary(ctx, req)
 }
 
+// GetClusterInfo calls flaredb.v1.PDService.GetClusterInfo.
+func (c *pDServiceClient) GetClusterInfo(ctx context.Context, req *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error) {
+	return c.getClusterInfo.CallUnary(ctx, req)
+}
+
 // PDServiceHandler is an implementation of the flaredb.v1.PDService service.
 type PDServiceHandler interface {
 	// Bootstrap creates the cluster with its first store and region.
@@ -245,6 +263,9 @@ type PDServiceHandler interface {
 	AskSplit(context.Context, *connect.Request[v1.AskSplitRequest]) (*connect.Response[v1.AskSplitResponse], error)
 	// ReportSplit tells PD a split was applied.
 	ReportSplit(context.Context, *connect.Request[v1.ReportSplitRequest]) (*connect.Response[v1.ReportSplitResponse], error)
+	// GetClusterInfo describes the cluster: id, bootstrap state, replication
+	// target and the size of the routing table.
+	GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error)
 }
 
 // NewPDServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -320,6 +341,12 @@ func NewPDServiceHandler(svc PDServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(pDServiceMethods.ByName("ReportSplit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	pDServiceGetClusterInfoHandler := connect.NewUnaryHandler(
+		PDServiceGetClusterInfoProcedure,
+		svc.GetClusterInfo,
+		connect.WithSchema(pDServiceMethods.ByName("GetClusterInfo")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/flaredb.v1.PDService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PDServiceBootstrapProcedure:
@@ -344,6 +371,8 @@ func NewPDServiceHandler(svc PDServiceHandler, opts ...connect.HandlerOption) (s
 			pDServiceAskSplitHandler.ServeHTTP(w, r)
 		case PDServiceReportSplitProcedure:
 			pDServiceReportSplitHandler.ServeHTTP(w, r)
+		case PDServiceGetClusterInfoProcedure:
+			pDServiceGetClusterInfoHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -395,4 +424,8 @@ func (UnimplementedPDServiceHandler) AskSplit(context.Context, *connect.Request[
 
 func (UnimplementedPDServiceHandler) ReportSplit(context.Context, *connect.Request[v1.ReportSplitRequest]) (*connect.Response[v1.ReportSplitResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.PDService.ReportSplit is not implemented"))
+}
+
+func (UnimplementedPDServiceHandler) GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.PDService.GetClusterInfo is not implemented"))
 }
