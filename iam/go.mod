@@ -24,6 +24,7 @@ require (
 )
 
 require (
+	cel.dev/cel-go v0.33.2 // indirect
 	connectrpc.com/connect/v2 v2.0.0 // indirect
 	connectrpc.com/grpchealth v1.5.0 // indirect
 	connectrpc.com/grpcreflect v1.3.1 // indirect

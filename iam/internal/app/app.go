@@ -15,9 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/photoncloud/core/iam/internal/api"
 	"github.com/photoncloud/core/iam/internal/auth"
+	"github.com/photoncloud/core/iam/internal/authz"
 	"github.com/photoncloud/core/iam/internal/oauth"
 	"github.com/photoncloud/core/iam/internal/password"
 	"github.com/photoncloud/core/iam/internal/store"
@@ -37,6 +39,7 @@ type Config struct {
 	SessionTTL             time.Duration
 	BootstrapAdminName     string
 	BootstrapAdminPassword string
+	AuthzCacheTTL          time.Duration
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -49,6 +52,8 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.BootstrapAdminName, "bootstrap-admin-name", "admin", "name of the administrator created on first start")
 	fs.StringVar(&c.BootstrapAdminPassword, "bootstrap-admin-password", "",
 		"password of the administrator created on first start; generated and logged once when empty")
+	fs.DurationVar(&c.AuthzCacheTTL, "authz-cache-ttl", authz.DefaultCacheTTL,
+		"staleness bound of cached authorization decisions for requests without a consistency token (negative disables the cache)")
 }
 
 func (c *Config) validate() error {
@@ -126,6 +131,10 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 	if err := bootstrap(ctx, st, hasher, cfg, log); err != nil {
 		return err
 	}
+	az, err := startAuthz(ctx, st, cfg, rt.Telemetry.MeterProvider, log)
+	if err != nil {
+		return err
+	}
 	// The maintenance loop must finish before the store closes (deferred
 	// above, so it runs after this).
 	maintCtx, stopMaint := context.WithCancel(ctx)
@@ -136,6 +145,9 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 	return rt.Serve(ctx, cfg.ListenAddr, "", func(srv *server.Server) error {
 		srv.Mount(iamv1connect.NewIdentityServiceHandler(api.NewIdentity(svc, st, log), srv.HandlerOptions()...))
 		srv.Mount(iamv1connect.NewAuthServiceHandler(api.NewAuth(svc, st, log), srv.HandlerOptions()...))
+		authzAPI := api.NewAuthz(svc, az, log)
+		srv.Mount(iamv1connect.NewAuthzServiceHandler(authzAPI, srv.HandlerOptions()...))
+		srv.Mount(iamv1connect.NewPolicyServiceHandler(api.NewPolicy(authzAPI), srv.HandlerOptions()...))
 		oauth.New(svc, log).Register(srv.HandleHTTP)
 		// Keys are loaded before serving starts, so readiness only has to
 		// follow the store.
@@ -210,6 +222,30 @@ func bootstrap(ctx context.Context, st store.Store, hasher *password.Hasher, cfg
 		log.Info("bootstrap administrator created", "user", admin.Name)
 	}
 	return nil
+}
+
+// startAuthz loads the policy engine and, on a store that never had any
+// policy, grants roles/owner on root to the administrators group.
+func startAuthz(ctx context.Context, st *store.Bolt, cfg Config, mp metric.MeterProvider, log *slog.Logger) (*authz.Authorizer, error) {
+	az, err := authz.New(ctx, authz.Config{CacheTTL: cfg.AuthzCacheTTL, Meter: mp}, st, st)
+	if err != nil {
+		return nil, fmt.Errorf("iam: authorization: %w", err)
+	}
+	admins, err := st.GetGroupByName(ctx, auth.AdminGroup)
+	if errors.Is(err, store.ErrNotFound) {
+		return az, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iam: authorization bootstrap: %w", err)
+	}
+	done, err := az.Bootstrap(ctx, admins.ID)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		log.Info("granted roles/owner on root to the administrators group", "group", admins.ID)
+	}
+	return az, nil
 }
 
 // maintenanceInterval is how often keys and expired sessions are looked at.

@@ -52,6 +52,7 @@ var (
 type Bolt struct {
 	db     *bolt.DB
 	closed atomic.Bool
+	policy policyState
 }
 
 var _ Store = (*Bolt)(nil)
@@ -73,7 +74,7 @@ func OpenBolt(dir string) (*Bolt, error) {
 				return fmt.Errorf("creating bucket %s: %w", b, err)
 			}
 		}
-		return nil
+		return ensurePolicyBuckets(tx)
 	})
 	if err != nil {
 		_ = db.Close()
