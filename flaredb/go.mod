@@ -7,7 +7,9 @@ replace github.com/photoncloud/core/proto => ../proto
 replace github.com/photoncloud/core/pkg => ../pkg
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/cockroachdb/pebble/v2 v2.1.7
+	github.com/google/btree v1.1.3
 	github.com/photoncloud/core/pkg v0.0.0
 	github.com/photoncloud/core/proto v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2
@@ -16,7 +18,6 @@ require (
 )
 
 require (
-	connectrpc.com/connect v1.21.1 // indirect
 	connectrpc.com/connect/v2 v2.0.0 // indirect
 	connectrpc.com/grpchealth v1.5.0 // indirect
 	connectrpc.com/grpcreflect v1.3.1 // indirect
