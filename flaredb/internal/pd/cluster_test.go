@@ -299,8 +299,8 @@ func TestStaleHeartbeatsDiscarded(t *testing.T) {
 	}
 	want := routing(c)
 	for name, hb := range map[string]*flaredbv1.Region{
-		"parent before split":        parent,
-		"left before conf change":    left,
+		"parent before split":         parent,
+		"left before conf change":     left,
 		"unknown region, old version": region(4242, "a", "z", 5, 1, 1),
 	} {
 		if _, err := c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: hb, Leader: hb.GetPeers()[0]}); !errors.Is(err, errStale) {
