@@ -184,7 +184,7 @@ func TestDifferentialAgainstReference(t *testing.T) {
 		}
 		for i := range r.IntN(3) {
 			d := &store.DenyPolicy{ID: fmt.Sprintf("d%d", i), Resource: pick(r, resources),
-				DeniedPrincipals: distinct(1+r.IntN(2), append(slices.Clone(members), "*")),
+				DeniedPrincipals:  distinct(1+r.IntN(2), append(slices.Clone(members), "*")),
 				DeniedPermissions: distinct(1+r.IntN(2), patterns), Condition: maybeCond()}
 			if r.IntN(3) == 0 {
 				d.ExceptionPrincipals = distinct(1, members)
