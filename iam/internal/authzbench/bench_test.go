@@ -1,0 +1,115 @@
+package authzbench
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestRPCAgreesWithInProcess runs a small shape both ways: the answers
+// over RPC must be the in-process answers, and there must be both allows
+// and denies (so the comparison means something).
+func TestRPCAgreesWithInProcess(t *testing.T) {
+	ctx := context.Background()
+	sh := Shape{Orgs: 2, ProjectsPerOrg: 2, KeysPerProject: 5, Bindings: 200, Users: 20, Groups: 4, ConditionalPercent: 10}
+	local, sd, done, err := InProcess(ctx, t.TempDir(), sh, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	srv, sd2, err := Start(ctx, t.TempDir(), sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	remote, err := RPCAsk(ctx, srv, sd2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := 0
+	for _, q := range sd.Questions(500, 3, 0) {
+		a, err1 := local(ctx, q)
+		b, err2 := remote(ctx, q)
+		if err1 != nil || err2 != nil || a != b {
+			t.Fatalf("%+v: in-process %v %v, rpc %v %v", q, a, err1, b, err2)
+		}
+		if a {
+			allowed++
+		}
+	}
+	if allowed == 0 || allowed == 500 {
+		t.Fatalf("degenerate workload: %d/500 allowed", allowed)
+	}
+	res := Run(ctx, sd2.Questions(200, 4, 0), 4, remote)
+	if res.Errors != 0 || res.P99 <= 0 {
+		t.Fatalf("load run: %+v", res)
+	}
+}
+
+func report(b *testing.B, r Result) {
+	b.ReportMetric(r.PerSecond(), "decisions/s")
+	b.ReportMetric(float64(r.P50.Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(r.P99.Nanoseconds())/1e3, "p99-µs")
+	if r.Errors > 0 {
+		b.Fatalf("%d errors", r.Errors)
+	}
+}
+
+func benchShape(b *testing.B) Shape {
+	if os.Getenv("PHOTONCLOUD_LONG") == "" && testing.Short() {
+		b.Skip("long benchmark")
+	}
+	return DefaultShape()
+}
+
+// BenchmarkAuthorizeInProcess: 10,000 bindings over 1,000 resources,
+// decisions through the Authorizer; "hit" repeats a 1,000-question working
+// set with the cache on, "miss" has the cache off.
+func BenchmarkAuthorizeInProcess(b *testing.B) {
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name string
+		ttl  time.Duration
+		ws   int
+	}{{"hit", time.Hour, 1000}, {"miss", -1, 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			ask, sd, done, err := InProcess(ctx, b.TempDir(), benchShape(b), mode.ttl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer done()
+			qs := sd.Questions(max(b.N, 2000), 5, mode.ws)
+			Run(ctx, qs[:min(len(qs), 2000)], 4, ask) // warm-up
+			b.ResetTimer()
+			report(b, Run(ctx, qs[:b.N], 4, ask))
+		})
+	}
+}
+
+// BenchmarkAuthorizeRPC: the same over loopback Connect/gRPC (HTTP/2),
+// 64 concurrent callers on 4 connections.
+func BenchmarkAuthorizeRPC(b *testing.B) {
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name  string
+		flags []string
+		ws    int
+	}{{"hit", []string{"--authz-cache-ttl", "1h"}, 1000}, {"miss", []string{"--authz-cache-ttl", "-1s"}, 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			srv, sd, err := Start(ctx, b.TempDir(), benchShape(b), mode.flags...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Stop()
+			ask, err := RPCAsk(ctx, srv, sd, 4)
+			if err != nil {
+				b.Fatal(err)
+			}
+			qs := sd.Questions(max(b.N, 2000), 5, mode.ws)
+			Run(ctx, qs[:min(len(qs), 2000)], 64, ask)
+			b.ResetTimer()
+			report(b, Run(ctx, qs[:b.N], 64, ask))
+		})
+	}
+}

@@ -1,0 +1,141 @@
+package authzbench
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/photoncloud/core/iam/internal/app"
+	"github.com/photoncloud/core/iam/internal/iamtest"
+	"github.com/photoncloud/core/iam/internal/store"
+	iamv1 "github.com/photoncloud/core/proto/iam/v1"
+	"github.com/photoncloud/core/proto/iam/v1/iamv1connect"
+)
+
+// Server is an IAM process running in this one, on loopback.
+type Server struct {
+	Base string
+	stop context.CancelFunc
+	done chan error
+}
+
+// Start seeds a fresh store in dir and runs IAM on a free loopback port.
+// IAM is started once before seeding so that its own first-start
+// bootstrap happens as in production.
+func Start(ctx context.Context, dir string, sh Shape, flags ...string) (*Server, *Seeded, error) {
+	s, err := startServer(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Stop(); err != nil {
+		return nil, nil, err
+	}
+	st, err := store.OpenBolt(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	seeded, err := Seed(ctx, st, sh, 1)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err = startServer(ctx, dir, flags...)
+	return s, seeded, err
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startServer(ctx context.Context, dir string, flags ...string) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + addr
+	cctx, cancel := context.WithCancel(ctx)
+	cmd := app.Command("bench", "bench")
+	cmd.SetArgs(append([]string{"--listen-addr", addr, "--data-dir", dir, "--issuer", base, "--log-level", "warn"}, flags...))
+	s := &Server{Base: base, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- cmd.ExecuteContext(cctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case err := <-s.done:
+			cancel()
+			return nil, fmt.Errorf("authzbench: iam exited: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	return nil, errors.New("authzbench: iam not ready after 30s")
+}
+
+// Stop shuts the server down.
+func (s *Server) Stop() error {
+	s.stop()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("authzbench: iam did not stop")
+	}
+}
+
+// h2c is a cleartext HTTP/2 client, as gRPC clients use: many concurrent
+// streams over one connection.
+func h2c() *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: &tls.Config{}, MaxIdleConnsPerHost: 64}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+// RPCAsk returns an Ask that calls Authorize over HTTP/2 with the gRPC
+// protocol (or Connect's own with connectProto) as the seeded trusted
+// service account, using conns connections.
+func RPCAsk(ctx context.Context, s *Server, sd *Seeded, conns int, connectProto ...bool) (Ask, error) {
+	tok, err := iamtest.ClientCredentials(ctx, s.Base, sd.ClientID, sd.Secret)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]iamv1connect.AuthzServiceClient, conns)
+	for i := range clients {
+		var opts []connect.ClientOption
+		if len(connectProto) == 0 || !connectProto[0] {
+			opts = append(opts, connect.WithGRPC())
+		}
+		clients[i] = iamv1connect.NewAuthzServiceClient(h2c(), s.Base, opts...)
+	}
+	var n atomic.Uint64
+	return func(ctx context.Context, q Question) (bool, error) {
+		c := clients[n.Add(1)%uint64(len(clients))]
+		req := connect.NewRequest(&iamv1.AuthorizeRequest{Principal: q.Principal, Permission: q.Permission, Resource: q.Resource})
+		req.Header().Set("Authorization", "Bearer "+tok)
+		resp, err := c.Authorize(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		return resp.Msg.GetAllowed(), nil
+	}, nil
+}
