@@ -29,14 +29,14 @@ type fakeCluster struct {
 	t *testing.T
 
 	mu       sync.Mutex
-	regions  []*flaredbv1.Region      // sorted by start key
-	leaders  map[uint64]uint64        // region id -> leader store id
-	data     map[string][]byte        // all keys
+	regions  []*flaredbv1.Region                 // sorted by start key
+	leaders  map[uint64]uint64                   // region id -> leader store id
+	data     map[string][]byte                   // all keys
 	inject   map[uint64][]*flaredbv1.RegionError // store id -> errors to answer next
 	nextID   uint64
-	pdRegion atomic.Int64 // GetRegion calls
+	pdRegion atomic.Int64   // GetRegion calls
 	calls    map[uint64]int // store id -> KV calls
-	batchLog [][]string      // keys of every batch request
+	batchLog [][]string     // keys of every batch request
 
 	pdURL  string
 	stores map[uint64]*httptest.Server
