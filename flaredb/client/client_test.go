@@ -7,15 +7,40 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/flaredb/client/clienttest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
 var ctx = context.Background()
+
+func newFake(t *testing.T, stores int) *clienttest.Cluster { return clienttest.NewCluster(t, stores) }
+
+func newTestClient(t *testing.T, f *clienttest.Cluster, opts ...Option) *Client {
+	t.Helper()
+	c, err := New([]string{f.PDURL()}, append([]Option{WithBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func keyf(i int) []byte { return []byte(fmt.Sprintf("k%04d", i)) }
+
+func keysOf(kvs []KV) string {
+	var b strings.Builder
+	for _, kv := range kvs {
+		b.Write(kv.Key)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
 
 func mustPut(t *testing.T, c *Client, k, v string) {
 	t.Helper()
@@ -36,20 +61,20 @@ func mustGet(t *testing.T, c *Client, k, want string) {
 // hint; the client switches to the hinted leader without asking PD, and
 // later requests go straight there.
 func TestNotLeaderHintUpdatesCache(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
-	f.setLeader("a", 2)
+	f.SetLeader("a", 2)
 	mustGet(t, c, "a", "1")
-	if got := f.pdRegion.Load(); got != 1 {
+	if got := f.PDRegionCalls(); got != 1 {
 		t.Fatalf("PD GetRegion calls = %d, want 1 (the hint is enough)", got)
 	}
 	if got := c.cache.lookup([]byte("a")).leader.GetStoreId(); got != 2 {
 		t.Fatalf("cached leader on store %d, want 2", got)
 	}
-	before := f.storeCalls(1)
+	before := f.StoreCalls(1)
 	mustGet(t, c, "a", "1")
-	if f.storeCalls(1) != before {
+	if f.StoreCalls(1) != before {
 		t.Fatal("request went to the old leader again")
 	}
 }
@@ -57,16 +82,16 @@ func TestNotLeaderHintUpdatesCache(t *testing.T) {
 // TestNotLeaderWithoutHintTriesNextPeer: during an election stores know no
 // leader; the client walks the region's peers.
 func TestNotLeaderWithoutHintTriesNextPeer(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
-	f.setLeader("a", 3)
-	f.injectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_NotLeader{NotLeader: &flaredbv1.NotLeader{RegionId: 1}}})
+	f.SetLeader("a", 3)
+	f.InjectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_NotLeader{NotLeader: &flaredbv1.NotLeader{RegionId: 1}}})
 	mustGet(t, c, "a", "1")
 	if got := c.cache.lookup([]byte("a")).leader.GetStoreId(); got != 3 {
 		t.Fatalf("cached leader on store %d, want 3", got)
 	}
-	if got := f.pdRegion.Load(); got != 1 {
+	if got := f.PDRegionCalls(); got != 1 {
 		t.Fatalf("PD GetRegion calls = %d, want 1", got)
 	}
 }
@@ -74,15 +99,15 @@ func TestNotLeaderWithoutHintTriesNextPeer(t *testing.T) {
 // TestEpochNotMatchReplacesCache: after splits the store's EpochNotMatch
 // carries the current regions; they replace the stale entry directly.
 func TestEpochNotMatchReplacesCache(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "m", "1")
-	f.split("g")
-	f.split("t")
+	f.Split("g")
+	f.Split("t")
 	mustPut(t, c, "a", "2")
 	mustPut(t, c, "z", "3")
 	mustGet(t, c, "m", "1")
-	if got := f.pdRegion.Load(); got != 1 {
+	if got := f.PDRegionCalls(); got != 1 {
 		t.Fatalf("PD GetRegion calls = %d, want 1 (EpochNotMatch brought the new regions)", got)
 	}
 	if got := c.cache.len(); got != 3 {
@@ -98,42 +123,42 @@ func TestEpochNotMatchReplacesCache(t *testing.T) {
 // TestRegionNotFoundAsksPD: the store no longer hosts the region; the
 // client drops the entry and asks PD again.
 func TestRegionNotFoundAsksPD(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
-	f.injectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_RegionNotFound{RegionNotFound: &flaredbv1.RegionNotFound{RegionId: 1}}})
+	f.InjectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_RegionNotFound{RegionNotFound: &flaredbv1.RegionNotFound{RegionId: 1}}})
 	mustGet(t, c, "a", "1")
-	if got := f.pdRegion.Load(); got != 2 {
+	if got := f.PDRegionCalls(); got != 2 {
 		t.Fatalf("PD GetRegion calls = %d, want 2", got)
 	}
 }
 
 // TestKeyNotInRegionAsksPD: the entry is dropped and PD asked again.
 func TestKeyNotInRegionAsksPD(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
-	f.injectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_KeyNotInRegion{KeyNotInRegion: &flaredbv1.KeyNotInRegion{Key: []byte("a"), RegionId: 1}}})
+	f.InjectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_KeyNotInRegion{KeyNotInRegion: &flaredbv1.KeyNotInRegion{Key: []byte("a"), RegionId: 1}}})
 	mustGet(t, c, "a", "1")
-	if got := f.pdRegion.Load(); got != 2 {
+	if got := f.PDRegionCalls(); got != 2 {
 		t.Fatalf("PD GetRegion calls = %d, want 2", got)
 	}
 }
 
 // TestServerBusyBacksOff: the client waits at least what the store asked.
 func TestServerBusyBacksOff(t *testing.T) {
-	f := newFakeCluster(t, 1)
-	c := f.client()
+	f := newFake(t, 1)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
 	busy := &flaredbv1.RegionError{Error: &flaredbv1.RegionError_ServerIsBusy{ServerIsBusy: &flaredbv1.ServerIsBusy{Reason: "test", BackoffMs: 150}}}
-	f.injectError(1, busy)
-	f.injectError(1, busy)
+	f.InjectError(1, busy)
+	f.InjectError(1, busy)
 	start := time.Now()
 	mustGet(t, c, "a", "1")
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Fatalf("two busy answers took %v, want at least 300ms of backoff", d)
 	}
-	if got := f.pdRegion.Load(); got != 1 {
+	if got := f.PDRegionCalls(); got != 1 {
 		t.Fatalf("PD GetRegion calls = %d, want 1 (busy keeps the cache)", got)
 	}
 }
@@ -141,10 +166,10 @@ func TestServerBusyBacksOff(t *testing.T) {
 // TestRetriesStopAtDeadline: a store that stays busy makes the call fail
 // once the caller's deadline passes, not retry forever.
 func TestRetriesStopAtDeadline(t *testing.T) {
-	f := newFakeCluster(t, 1)
-	c := f.client()
+	f := newFake(t, 1)
+	c := newTestClient(t, f)
 	for range 1000 {
-		f.injectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_ServerIsBusy{ServerIsBusy: &flaredbv1.ServerIsBusy{BackoffMs: 10}}})
+		f.InjectError(1, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_ServerIsBusy{ServerIsBusy: &flaredbv1.ServerIsBusy{BackoffMs: 10}}})
 	}
 	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
@@ -157,7 +182,7 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 		t.Fatalf("gave up after %v, want soon after the 200ms deadline", d)
 	}
 	// Without a deadline, the retry budget applies.
-	c2 := f.client(WithRetryBudget(200 * time.Millisecond))
+	c2 := newTestClient(t, f, WithRetryBudget(200*time.Millisecond))
 	if err := c2.Put(ctx, []byte("a"), []byte("1")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Put with a 200ms budget = %v, want deadline exceeded", err)
 	}
@@ -166,16 +191,16 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 // TestUnreachableStoreTriesOtherPeers: the cached leader's store is down;
 // the client moves on to the region's other peers.
 func TestUnreachableStoreTriesOtherPeers(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	mustPut(t, c, "a", "1")
-	f.stores[1].Close()
-	f.setLeader("a", 2)
+	f.StopStore(1)
+	f.SetLeader("a", 2)
 	mustGet(t, c, "a", "1")
 	// A CAS against a dead store was certainly not sent: it is retried too.
-	f.setLeader("a", 3)
-	c2 := f.client()
-	c2.cache.insert(f.regions[0], f.regions[0].GetPeers()[0]) // leader guess: dead store 1
+	f.SetLeader("a", 3)
+	c2 := newTestClient(t, f)
+	c2.cache.insert(f.Regions()[0], f.Regions()[0].GetPeers()[0]) // leader guess: dead store 1
 	res, err := c2.CompareAndSwap(ctx, CAS{Key: []byte("a"), Previous: []byte("1"), Value: []byte("2")})
 	if err != nil || !res.Succeeded {
 		t.Fatalf("CAS via a dead store = %+v, %v; want success on another peer", res, err)
@@ -183,8 +208,8 @@ func TestUnreachableStoreTriesOtherPeers(t *testing.T) {
 }
 
 func TestInvalidInputFailsFast(t *testing.T) {
-	f := newFakeCluster(t, 1)
-	c := f.client()
+	f := newFake(t, 1)
+	c := newTestClient(t, f)
 	checks := map[string]error{
 		"empty key put":      c.Put(ctx, nil, []byte("v")),
 		"empty key in batch": c.BatchPut(ctx, []KV{{Key: []byte("a")}, {Key: nil}}),
@@ -197,14 +222,14 @@ func TestInvalidInputFailsFast(t *testing.T) {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
 	}
-	if got := f.storeCalls(1); got != 0 {
+	if got := f.StoreCalls(1); got != 0 {
 		t.Fatalf("invalid input reached the store %d times", got)
 	}
 }
 
 func TestCompareAndSwap(t *testing.T) {
-	f := newFakeCluster(t, 1)
-	c := f.client()
+	f := newFake(t, 1)
+	c := newTestClient(t, f)
 	k := []byte("reg")
 	res, err := c.CompareAndSwap(ctx, CAS{Key: k, PreviousNotExists: true, Value: []byte("1")})
 	if err != nil || !res.Succeeded || res.PreviousExists {
@@ -225,11 +250,11 @@ func TestCompareAndSwap(t *testing.T) {
 // one request per region (each request's keys inside its region — the
 // fake fails the test otherwise) and come back in the caller's order.
 func TestBatchSplitsPerRegion(t *testing.T) {
-	f := newFakeCluster(t, 3)
+	f := newFake(t, 3)
 	for _, k := range []string{"k0025", "k0050", "k0075"} {
-		f.split(k)
+		f.Split(k)
 	}
-	c := f.client()
+	c := newTestClient(t, f)
 	var pairs []KV
 	for _, i := range rand.Perm(100) {
 		pairs = append(pairs, KV{Key: keyf(i), Value: fmt.Appendf(nil, "v%d", i)})
@@ -237,9 +262,7 @@ func TestBatchSplitsPerRegion(t *testing.T) {
 	if err := c.BatchPut(ctx, pairs); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	puts := len(f.batchLog)
-	f.mu.Unlock()
+	puts := len(f.BatchRequests())
 	if puts != 4 {
 		t.Fatalf("BatchPut over 4 regions sent %d batch requests, want 4", puts)
 	}
@@ -269,10 +292,10 @@ func TestBatchSplitsPerRegion(t *testing.T) {
 		}
 	}
 	// Small chunks, and splits the client has not seen yet: still exact.
-	f.split("k0010")
-	f.split("k0090")
-	c2 := f.client(WithBatchSize(7))
-	c2.cache.insert(f.regions[0], nil) // stale map: will hit EpochNotMatch
+	f.Split("k0010")
+	f.Split("k0090")
+	c2 := newTestClient(t, f, WithBatchSize(7))
+	c2.cache.insert(f.Regions()[0], nil) // stale map: will hit EpochNotMatch
 	if err := c2.BatchDelete(ctx, keys[:60]); err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +324,8 @@ func countBelow(keys [][]byte, n int) int {
 // scans over many regions against a sorted model, including while the
 // client's cache is stale after further splits.
 func TestScanAcrossRegions(t *testing.T) {
-	f := newFakeCluster(t, 3)
-	c := f.client()
+	f := newFake(t, 3)
+	c := newTestClient(t, f)
 	const n = 300
 	var all []string
 	var pairs []KV
@@ -314,8 +337,8 @@ func TestScanAcrossRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 20; i < n; i += 37 {
-		f.split(string(keyf(i)))         // on a key
-		f.split(string(keyf(i+9)) + "~") // between keys
+		f.Split(string(keyf(i)))         // on a key
+		f.Split(string(keyf(i+9)) + "~") // between keys
 	}
 	check := func(t *testing.T, start, end string, limit int, reverse bool) {
 		t.Helper()
@@ -359,7 +382,7 @@ func TestScanAcrossRegions(t *testing.T) {
 	}
 	// Splits the cache has not seen: still no gap or duplicate.
 	for i := 5; i < n; i += 11 {
-		f.split(string(keyf(i)) + "~")
+		f.Split(string(keyf(i)) + "~")
 	}
 	check(t, "", "", 0, false)
 	check(t, "", "", 0, true)

@@ -1,18 +1,21 @@
-package client
+// Package clienttest is an in-memory FlareDB cluster for tests of code that
+// uses the client: a PD and a few stores served over real HTTP/2 with the
+// generated connect handlers, one authoritative region list and one data
+// map. Stores answer like real ones (region errors when the request's
+// region, epoch, leader or keys do not match), and tests can split regions,
+// move leaders, stop stores and inject region errors.
+package clienttest
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -21,29 +24,28 @@ import (
 	"github.com/photoncloud/core/proto/flaredb/v1/flaredbv1connect"
 )
 
-// fakeCluster is a PD and a few stores in one process, served over HTTP
-// with the generated connect handlers. It keeps one authoritative region
-// list and one data map; each store answers like a real one: region
-// errors when the request's region, epoch, leader or keys do not match.
-type fakeCluster struct {
-	t *testing.T
+// Cluster is the fake cluster. Its methods are safe for concurrent use.
+type Cluster struct {
+	t testing.TB
 
 	mu       sync.Mutex
 	regions  []*flaredbv1.Region                 // sorted by start key
 	leaders  map[uint64]uint64                   // region id -> leader store id
-	data     map[string][]byte                   // all keys
+	data     map[string][]byte                   // every key
 	inject   map[uint64][]*flaredbv1.RegionError // store id -> errors to answer next
 	nextID   uint64
-	pdRegion atomic.Int64   // GetRegion calls
 	calls    map[uint64]int // store id -> KV calls
-	batchLog [][]string     // keys of every batch request
+	batchLog [][]string     // keys of every served batch request
 
-	pdURL  string
-	stores map[uint64]*httptest.Server
+	pdRegion atomic.Int64 // GetRegion calls
+	pdURL    string
+	stores   map[uint64]*httptest.Server
 }
 
-func newFakeCluster(t *testing.T, nStores int) *fakeCluster {
-	f := &fakeCluster{
+// NewCluster starts a cluster of nStores stores with one region covering
+// the key space, a peer on every store and its leader on store 1.
+func NewCluster(t testing.TB, nStores int) *Cluster {
+	f := &Cluster{
 		t:       t,
 		leaders: make(map[uint64]uint64),
 		data:    make(map[string][]byte),
@@ -59,17 +61,20 @@ func newFakeCluster(t *testing.T, nStores int) *fakeCluster {
 	f.regions = []*flaredbv1.Region{r}
 	f.leaders[1] = 1
 	for s := uint64(1); s <= uint64(nStores); s++ {
-		_, h := flaredbv1connect.NewKVServiceHandler(&fakeStore{f: f, id: s})
-		f.stores[s] = newH2CServer(t, h)
+		mux := http.NewServeMux()
+		mux.Handle(flaredbv1connect.NewKVServiceHandler(&fakeStore{f: f, id: s}))
+		mux.Handle(flaredbv1connect.NewAdminServiceHandler(&fakeAdmin{f: f, id: s}))
+		f.stores[s] = newH2CServer(t, mux)
 	}
-	_, h := flaredbv1connect.NewPDServiceHandler(&fakePD{f: f})
-	f.pdURL = newH2CServer(t, h).URL
+	mux := http.NewServeMux()
+	mux.Handle(flaredbv1connect.NewPDServiceHandler(&fakePD{f: f}))
+	f.pdURL = newH2CServer(t, mux).URL
 	return f
 }
 
 // newH2CServer serves h over HTTP/1.1 and cleartext HTTP/2, as FlareDB's
 // servers do.
-func newH2CServer(t *testing.T, h http.Handler) *httptest.Server {
+func newH2CServer(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
@@ -79,24 +84,23 @@ func newH2CServer(t *testing.T, h http.Handler) *httptest.Server {
 	return srv
 }
 
-func (f *fakeCluster) client(opts ...Option) *Client {
-	f.t.Helper()
-	c, err := New([]string{f.pdURL}, append([]Option{WithBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { c.Close() })
-	return c
-}
+// PDURL is the PD's base URL.
+func (f *Cluster) PDURL() string { return f.pdURL }
 
-// split cuts the region holding key right-derived, as a store does.
-func (f *fakeCluster) split(key string) {
+// Split cuts the region holding key at key, right-derived as a store does:
+// the parent keeps [key, end), a new region takes [start, key), both with
+// version+1, on the same stores, led from the same store.
+func (f *Cluster) Split(key string) (left, right *flaredbv1.Region) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.splitLocked(key)
+}
+
+func (f *Cluster) splitLocked(key string) (left, right *flaredbv1.Region) {
 	i := f.indexLocked([]byte(key))
 	parent := f.regions[i]
 	if string(parent.GetStartKey()) == key {
-		return
+		return nil, proto.CloneOf(parent)
 	}
 	f.nextID++
 	epoch := &flaredbv1.RegionEpoch{ConfVer: parent.GetEpoch().GetConfVer(), Version: parent.GetEpoch().GetVersion() + 1}
@@ -112,36 +116,64 @@ func (f *fakeCluster) split(key string) {
 	f.regions = append(f.regions, child)
 	sort.Slice(f.regions, func(a, b int) bool { return bytes.Compare(f.regions[a].GetStartKey(), f.regions[b].GetStartKey()) < 0 })
 	f.leaders[child.GetId()] = f.leaders[parent.GetId()]
+	return proto.CloneOf(child), proto.CloneOf(np)
 }
 
-func (f *fakeCluster) setLeader(regionKey string, store uint64) {
+// Regions returns the current regions in key order.
+func (f *Cluster) Regions() []*flaredbv1.Region {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.leaders[f.regions[f.indexLocked([]byte(regionKey))].GetId()] = store
+	out := make([]*flaredbv1.Region, len(f.regions))
+	for i, r := range f.regions {
+		out[i] = proto.CloneOf(r)
+	}
+	return out
 }
 
-func (f *fakeCluster) injectError(store uint64, re *flaredbv1.RegionError) {
+// SetLeader moves the leadership of the region holding key to store.
+func (f *Cluster) SetLeader(key string, store uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leaders[f.regions[f.indexLocked([]byte(key))].GetId()] = store
+}
+
+// InjectError makes store answer its next KV request with re.
+func (f *Cluster) InjectError(store uint64, re *flaredbv1.RegionError) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.inject[store] = append(f.inject[store], re)
 }
 
-func (f *fakeCluster) storeCalls(store uint64) int {
+// StopStore closes a store's server (connections are refused).
+func (f *Cluster) StopStore(store uint64) { f.stores[store].Close() }
+
+// StoreCalls counts the KV requests store received.
+func (f *Cluster) StoreCalls(store uint64) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[store]
 }
 
-func (f *fakeCluster) indexLocked(key []byte) int {
+// PDRegionCalls counts GetRegion calls to PD.
+func (f *Cluster) PDRegionCalls() int64 { return f.pdRegion.Load() }
+
+// BatchRequests returns the keys of every batch request served so far.
+func (f *Cluster) BatchRequests() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.batchLog...)
+}
+
+func (f *Cluster) indexLocked(key []byte) int {
 	for i, r := range f.regions {
-		if bytes.Compare(key, r.GetStartKey()) >= 0 && beforeEnd(key, r.GetEndKey()) {
+		if inRange(key, r) {
 			return i
 		}
 	}
 	panic("no region")
 }
 
-func (f *fakeCluster) byIDLocked(id uint64) *flaredbv1.Region {
+func (f *Cluster) byIDLocked(id uint64) *flaredbv1.Region {
 	for _, r := range f.regions {
 		if r.GetId() == id {
 			return r
@@ -150,13 +182,13 @@ func (f *fakeCluster) byIDLocked(id uint64) *flaredbv1.Region {
 	return nil
 }
 
-func (f *fakeCluster) leaderPeerLocked(r *flaredbv1.Region) *flaredbv1.Peer {
+func (f *Cluster) leaderPeerLocked(r *flaredbv1.Region) *flaredbv1.Peer {
 	return peerOnStore(r, f.leaders[r.GetId()])
 }
 
 // check validates a request on store the way a store does and returns
 // the region error to answer, if any.
-func (f *fakeCluster) check(store uint64, rc *flaredbv1.Context, keys ...[]byte) (*flaredbv1.Region, *flaredbv1.RegionError) {
+func (f *Cluster) check(store uint64, rc *flaredbv1.Context, keys ...[]byte) (*flaredbv1.Region, *flaredbv1.RegionError) {
 	f.calls[store]++
 	if q := f.inject[store]; len(q) > 0 {
 		f.inject[store] = q[1:]
@@ -177,7 +209,7 @@ func (f *fakeCluster) check(store uint64, rc *flaredbv1.Context, keys ...[]byte)
 		return nil, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_EpochNotMatch{EpochNotMatch: &flaredbv1.EpochNotMatch{CurrentRegions: cur}}}
 	}
 	for _, k := range keys {
-		if !(bytes.Compare(k, r.GetStartKey()) >= 0 && beforeEnd(k, r.GetEndKey())) {
+		if !inRange(k, r) {
 			f.t.Errorf("store %d: key %q routed to region %d [%q, %q)", store, k, r.GetId(), r.GetStartKey(), r.GetEndKey())
 			return nil, &flaredbv1.RegionError{Error: &flaredbv1.RegionError_KeyNotInRegion{KeyNotInRegion: &flaredbv1.KeyNotInRegion{Key: k, RegionId: r.GetId()}}}
 		}
@@ -187,7 +219,7 @@ func (f *fakeCluster) check(store uint64, rc *flaredbv1.Context, keys ...[]byte)
 
 type fakePD struct {
 	flaredbv1connect.UnimplementedPDServiceHandler
-	f *fakeCluster
+	f *Cluster
 }
 
 func (p *fakePD) GetRegion(_ context.Context, req *connect.Request[flaredbv1.GetRegionRequest]) (*connect.Response[flaredbv1.GetRegionResponse], error) {
@@ -219,7 +251,7 @@ func (p *fakePD) GetStore(_ context.Context, req *connect.Request[flaredbv1.GetS
 
 type fakeStore struct {
 	flaredbv1connect.UnimplementedKVServiceHandler
-	f  *fakeCluster
+	f  *Cluster
 	id uint64
 }
 
@@ -262,7 +294,7 @@ func (s *fakeStore) BatchGet(_ context.Context, req *connect.Request[flaredbv1.B
 	return connect.NewResponse(resp), nil
 }
 
-func (f *fakeCluster) logBatch(keys [][]byte) {
+func (f *Cluster) logBatch(keys [][]byte) {
 	var ks []string
 	for _, k := range keys {
 		ks = append(ks, string(k))
@@ -303,7 +335,7 @@ func (s *fakeStore) BatchDelete(_ context.Context, req *connect.Request[flaredbv
 
 // clip intersects [start, end) with r the way a store does, failing the
 // test when the client asked for keys outside the region.
-func (f *fakeCluster) clip(r *flaredbv1.Region, start, end []byte) ([]byte, []byte) {
+func (f *Cluster) clip(r *flaredbv1.Region, start, end []byte) ([]byte, []byte) {
 	lo, hi := r.GetStartKey(), r.GetEndKey()
 	if len(start) > 0 {
 		if bytes.Compare(start, lo) < 0 {
@@ -389,13 +421,117 @@ func (s *fakeStore) CompareAndSwap(_ context.Context, req *connect.Request[flare
 	return connect.NewResponse(resp), nil
 }
 
-func keyf(i int) []byte { return []byte(fmt.Sprintf("k%04d", i)) }
+func inRange(key []byte, r *flaredbv1.Region) bool {
+	return bytes.Compare(key, r.GetStartKey()) >= 0 && (len(r.GetEndKey()) == 0 || bytes.Compare(key, r.GetEndKey()) < 0)
+}
 
-func keysOf(kvs []KV) string {
-	var b strings.Builder
-	for _, kv := range kvs {
-		b.Write(kv.Key)
-		b.WriteByte(' ')
+func peerOnStore(r *flaredbv1.Region, store uint64) *flaredbv1.Peer {
+	for _, p := range r.GetPeers() {
+		if p.GetStoreId() == store {
+			return p
+		}
 	}
-	return b.String()
+	return nil
+}
+
+func (p *fakePD) GetRegionByID(_ context.Context, req *connect.Request[flaredbv1.GetRegionByIDRequest]) (*connect.Response[flaredbv1.GetRegionByIDResponse], error) {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byIDLocked(req.Msg.GetRegionId())
+	if r == nil {
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("no such region"))
+	}
+	return connect.NewResponse(&flaredbv1.GetRegionByIDResponse{Region: proto.CloneOf(r), Leader: proto.CloneOf(f.leaderPeerLocked(r))}), nil
+}
+
+func (p *fakePD) ScanRegions(_ context.Context, req *connect.Request[flaredbv1.ScanRegionsRequest]) (*connect.Response[flaredbv1.ScanRegionsResponse], error) {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &flaredbv1.ScanRegionsResponse{}
+	for _, r := range f.regions {
+		if len(req.Msg.GetEndKey()) > 0 && bytes.Compare(r.GetStartKey(), req.Msg.GetEndKey()) >= 0 {
+			break
+		}
+		if len(r.GetEndKey()) > 0 && bytes.Compare(r.GetEndKey(), req.Msg.GetStartKey()) <= 0 {
+			continue
+		}
+		resp.Regions = append(resp.Regions, &flaredbv1.RegionInfo{Region: proto.CloneOf(r), Leader: proto.CloneOf(f.leaderPeerLocked(r))})
+		if l := req.Msg.GetLimit(); l > 0 && uint32(len(resp.Regions)) >= l {
+			break
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (p *fakePD) GetAllStores(_ context.Context, _ *connect.Request[flaredbv1.GetAllStoresRequest]) (*connect.Response[flaredbv1.GetAllStoresResponse], error) {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &flaredbv1.GetAllStoresResponse{}
+	for id := uint64(1); id <= uint64(len(f.stores)); id++ {
+		st := &flaredbv1.Store{Id: id, Address: f.stores[id].URL, State: flaredbv1.StoreState_STORE_STATE_UP}
+		status := &flaredbv1.StoreStatus{Store: st}
+		for _, r := range f.regions {
+			if peerOnStore(r, id) != nil {
+				status.RegionCount++
+			}
+			if f.leaders[r.GetId()] == id {
+				status.LeaderCount++
+			}
+		}
+		resp.Stores = append(resp.Stores, st)
+		resp.Statuses = append(resp.Statuses, status)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (p *fakePD) GetClusterInfo(_ context.Context, _ *connect.Request[flaredbv1.GetClusterInfoRequest]) (*connect.Response[flaredbv1.GetClusterInfoResponse], error) {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return connect.NewResponse(&flaredbv1.GetClusterInfoResponse{
+		ClusterId: 42, Bootstrapped: true, MaxReplicas: 3,
+		RegionCount: uint32(len(f.regions)), StoreCount: uint32(len(f.stores)),
+	}), nil
+}
+
+// fakeAdmin is a store's admin service: regions hosted, manual split.
+type fakeAdmin struct {
+	flaredbv1connect.UnimplementedAdminServiceHandler
+	f  *Cluster
+	id uint64
+}
+
+func (a *fakeAdmin) ListRegions(_ context.Context, _ *connect.Request[flaredbv1.ListRegionsRequest]) (*connect.Response[flaredbv1.ListRegionsResponse], error) {
+	f := a.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &flaredbv1.ListRegionsResponse{}
+	for _, r := range f.regions {
+		if peerOnStore(r, a.id) != nil {
+			resp.Regions = append(resp.Regions, &flaredbv1.RegionStatus{
+				Region: proto.CloneOf(r), PeerState: flaredbv1.PeerState_PEER_STATE_NORMAL, Leader: proto.CloneOf(f.leaderPeerLocked(r)),
+			})
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (a *fakeAdmin) SplitRegion(_ context.Context, req *connect.Request[flaredbv1.SplitRegionRequest]) (*connect.Response[flaredbv1.SplitRegionResponse], error) {
+	f := a.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byIDLocked(req.Msg.GetRegionId())
+	switch {
+	case r == nil:
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("no such region"))
+	case f.leaders[r.GetId()] != a.id:
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("not leader"))
+	case !inRange(req.Msg.GetSplitKey(), r) || bytes.Equal(req.Msg.GetSplitKey(), r.GetStartKey()):
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("split key not inside the region"))
+	}
+	left, right := f.splitLocked(string(req.Msg.GetSplitKey()))
+	return connect.NewResponse(&flaredbv1.SplitRegionResponse{Left: left, Right: right}), nil
 }
