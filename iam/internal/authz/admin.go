@@ -75,8 +75,12 @@ func (v *actorView) mayGrant(roleName, resource string) error {
 // write runs one checked policy write. check runs inside the store
 // transaction against an index at exactly the store's revision, so a
 // concurrent policy change cannot slip between the check and the write.
+//
+// After the commit the index moves to the new revision: through apply
+// (an incremental update of just the changed object) when nothing else was
+// written in between, else by a full reload.
 func (a *Authorizer) write(ctx context.Context, act Actor, change store.PolicyChange,
-	fn func(v *actorView, w *store.PolicyWriter) error) (uint64, error) {
+	fn func(v *actorView, w *store.PolicyWriter) error, apply *applyFunc) (uint64, error) {
 	if err := policy.ValidatePrincipal(act.Principal); err != nil {
 		return 0, err
 	}
@@ -102,12 +106,31 @@ func (a *Authorizer) write(ctx context.Context, act Actor, change store.PolicyCh
 		if err != nil {
 			return 0, err
 		}
-		if _, err := a.reload(ctx, rev); err != nil {
+		if err := a.advance(ctx, rev, *apply); err != nil {
 			return 0, err
 		}
 		return rev, nil
 	}
 	return 0, fmt.Errorf("authz: policy write kept racing with other writes")
+}
+
+// applyFunc derives the index at rev from the one just before it.
+type applyFunc func(ix *policy.Index, rev uint64) *policy.Index
+
+// advance brings the index to rev after a committed write.
+func (a *Authorizer) advance(ctx context.Context, rev uint64, apply applyFunc) error {
+	if apply != nil {
+		a.reloadMu.Lock()
+		ix := a.index.Load()
+		if ix.Revision() == rev-1 {
+			a.index.Store(apply(ix, rev))
+			a.reloadMu.Unlock()
+			return nil
+		}
+		a.reloadMu.Unlock()
+	}
+	_, err := a.reload(ctx, rev)
+	return err
 }
 
 // view authorizes a read by the actor against the current index.
@@ -159,7 +182,7 @@ func (a *Authorizer) CreateRole(ctx context.Context, act Actor, r *store.Role) (
 				return err
 			}
 			return w.CreateRole(r)
-		})
+		}, new(applyFunc))
 	return r, rev, err
 }
 
@@ -200,7 +223,7 @@ func (a *Authorizer) UpdateRole(ctx context.Context, act Actor, r *store.Role, e
 				return nil
 			})
 			return err
-		})
+		}, new(applyFunc))
 	return out, rev, err
 }
 
@@ -219,7 +242,7 @@ func (a *Authorizer) DeleteRole(ctx context.Context, act Actor, name, etag strin
 				return err
 			}
 			return w.DeleteRole(name, etag)
-		})
+		}, new(applyFunc))
 }
 
 // GetRole returns a built-in or custom role; custom ones need iam.roles.get
@@ -286,7 +309,7 @@ func (a *Authorizer) CreateBinding(ctx context.Context, act Actor, b *store.Bind
 				return err
 			}
 			return w.CreateBinding(b)
-		})
+		}, a.bindingApply(&b))
 	return b, rev, err
 }
 
@@ -315,24 +338,39 @@ func (a *Authorizer) UpdateBinding(ctx context.Context, act Actor, b *store.Bind
 				return nil
 			})
 			return err
-		})
+		}, a.bindingApply(&out))
 	return out, rev, err
 }
 
 // DeleteBinding removes a binding; it needs iam.bindings.set on its
 // resource.
 func (a *Authorizer) DeleteBinding(ctx context.Context, act Actor, id, etag string) (uint64, error) {
+	var resource string
+	apply := applyFunc(func(ix *policy.Index, rev uint64) *policy.Index { return ix.WithoutBinding(rev, resource, id) })
 	return a.write(ctx, act, store.PolicyChange{Action: "iam.bindings.delete", Target: id},
 		func(v *actorView, w *store.PolicyWriter) error {
 			old, err := w.Binding(id)
 			if err != nil {
 				return err
 			}
+			resource = old.Resource
 			if err := v.require(policy.PermBindingsSet, old.Resource); err != nil {
 				return err
 			}
 			return w.DeleteBinding(id, etag)
-		})
+		}, &apply)
+}
+
+// bindingApply adds or replaces *b (read after the write) in the index.
+func (a *Authorizer) bindingApply(b **store.Binding) *applyFunc {
+	f := applyFunc(func(ix *policy.Index, rev uint64) *policy.Index { return a.conds.WithBinding(ix, rev, *b) })
+	return &f
+}
+
+// denyApply adds or replaces *d (read after the write) in the index.
+func (a *Authorizer) denyApply(d **store.DenyPolicy) *applyFunc {
+	f := applyFunc(func(ix *policy.Index, rev uint64) *policy.Index { return a.conds.WithDeny(ix, rev, *d) })
+	return &f
 }
 
 // GetBinding returns a binding to a caller with iam.bindings.get on its
@@ -377,7 +415,7 @@ func (a *Authorizer) CreateDenyPolicy(ctx context.Context, act Actor, d *store.D
 				return err
 			}
 			return w.CreateDenyPolicy(d)
-		})
+		}, a.denyApply(&d))
 	return d, rev, err
 }
 
@@ -416,23 +454,26 @@ func (a *Authorizer) UpdateDenyPolicy(ctx context.Context, act Actor, d *store.D
 				return nil
 			})
 			return err
-		})
+		}, a.denyApply(&out))
 	return out, rev, err
 }
 
 // DeleteDenyPolicy removes a deny policy.
 func (a *Authorizer) DeleteDenyPolicy(ctx context.Context, act Actor, id, etag string) (uint64, error) {
+	var resource string
+	apply := applyFunc(func(ix *policy.Index, rev uint64) *policy.Index { return ix.WithoutDeny(rev, resource, id) })
 	return a.write(ctx, act, store.PolicyChange{Action: "iam.denyPolicies.delete", Target: id},
 		func(v *actorView, w *store.PolicyWriter) error {
 			old, err := w.DenyPolicy(id)
 			if err != nil {
 				return err
 			}
+			resource = old.Resource
 			if err := v.checkDenyEditable(old); err != nil {
 				return err
 			}
 			return w.DeleteDenyPolicy(id, etag)
-		})
+		}, &apply)
 }
 
 // GetDenyPolicy returns a deny policy to a caller with

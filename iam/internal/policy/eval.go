@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -262,9 +263,7 @@ func (ix *Index) Explain(r *Request) Decision {
 		for _, b := range n.bindings {
 			e := Explained{Kind: KindBinding, ID: b.b.ID, Resource: res, Role: b.b.Role, Condition: CondNotEvaluated}
 			for _, k := range keys {
-				if _, ok := ix.memberOf(n, b, k); ok {
-					e.PrincipalMatched = true
-				}
+				e.PrincipalMatched = e.PrincipalMatched || slices.Contains(b.b.Members, k)
 			}
 			e.PermissionMatched = b.role != nil && b.role.has(r.Permission)
 			if e.PrincipalMatched && e.PermissionMatched && b.grantable {
@@ -291,15 +290,6 @@ func (ix *Index) Explain(r *Request) Decision {
 		dec.Reason = ReasonNoMatchingBinding
 	}
 	return dec
-}
-
-func (ix *Index) memberOf(_ *node, b *binding, key string) (string, bool) {
-	for _, m := range b.b.Members {
-		if m == key {
-			return m, true
-		}
-	}
-	return "", false
 }
 
 func denyDetail(e Explained) string {

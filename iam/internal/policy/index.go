@@ -113,13 +113,7 @@ func (c *Conditions) Compile(snap *store.PolicySnapshot) *Index {
 		return n
 	}
 	for _, b := range snap.Bindings {
-		cb := &binding{b: b, role: ix.roles[b.Role]}
-		cb.grantable = cb.role != nil && (cb.role.parent == "" || IsAncestorOrSelf(cb.role.parent, b.Resource))
-		if err := c.ValidateBinding(b); err != nil {
-			cb.grantable, cb.condErr = false, err
-		} else if b.Condition != nil {
-			cb.prg, cb.condErr = c.Program(b.Condition.Expression)
-		}
+		cb := c.compileBinding(ix, b)
 		n := at(b.Resource)
 		n.bindings = append(n.bindings, cb)
 		for _, m := range b.Members {
@@ -127,18 +121,34 @@ func (c *Conditions) Compile(snap *store.PolicySnapshot) *Index {
 		}
 	}
 	for _, d := range snap.Denies {
-		cd := &deny{d: d, principals: set(d.DeniedPrincipals), exceptions: set(d.ExceptionPrincipals)}
-		_, cd.all = cd.principals[AllPrincipals]
-		if err := c.ValidateDenyPolicy(d); err != nil {
-			// A broken deny policy denies everything to everyone it might
-			// name: we cannot tell what it meant.
-			cd.all, cd.allPerms, cd.condErr = true, true, err
-		} else if d.Condition != nil {
-			cd.prg, cd.condErr = c.Program(d.Condition.Expression)
-		}
-		at(d.Resource).denies = append(at(d.Resource).denies, cd)
+		n := at(d.Resource)
+		n.denies = append(n.denies, c.compileDeny(d))
 	}
 	return ix
+}
+
+func (c *Conditions) compileBinding(ix *Index, b *store.Binding) *binding {
+	cb := &binding{b: b, role: ix.roles[b.Role]}
+	cb.grantable = cb.role != nil && (cb.role.parent == "" || IsAncestorOrSelf(cb.role.parent, b.Resource))
+	if err := c.ValidateBinding(b); err != nil {
+		cb.grantable, cb.condErr = false, err
+	} else if b.Condition != nil {
+		cb.prg, cb.condErr = c.Program(b.Condition.Expression)
+	}
+	return cb
+}
+
+func (c *Conditions) compileDeny(d *store.DenyPolicy) *deny {
+	cd := &deny{d: d, principals: set(d.DeniedPrincipals), exceptions: set(d.ExceptionPrincipals)}
+	_, cd.all = cd.principals[AllPrincipals]
+	if err := c.ValidateDenyPolicy(d); err != nil {
+		// A broken deny policy denies everything to everyone it might
+		// name: we cannot tell what it meant.
+		cd.all, cd.allPerms, cd.condErr = true, true, err
+	} else if d.Condition != nil {
+		cd.prg, cd.condErr = c.Program(d.Condition.Expression)
+	}
+	return cd
 }
 
 // Revision is the policy revision the index was built from.
