@@ -89,6 +89,12 @@ func (a *Authorizer) write(ctx context.Context, act Actor, change store.PolicyCh
 		return 0, err
 	}
 	change.Actor, change.SourceIP, change.RequestID = act.Principal, act.SourceIP, act.RequestID
+	// bbolt serialises writers anyway; serialising here too means the
+	// index loaded below is the store's latest (every write advances it
+	// before unlocking), so writers do not starve each other with retries.
+	// The retry remains for writes made by another process.
+	a.writeMu.Lock()
+	defer a.writeMu.Unlock()
 	for range maxWriteAttempts {
 		ix := a.index.Load()
 		rev, err := a.store.WritePolicy(ctx, change, func(w *store.PolicyWriter) error {

@@ -84,12 +84,16 @@ type Authorizer struct {
 	groups Groups
 	conds  *policy.Conditions
 	index  atomic.Pointer[policy.Index]
-	// reloadMu serialises index rebuilds.
+	// reloadMu serialises index rebuilds; writeMu policy writes.
 	reloadMu sync.Mutex
+	writeMu  sync.Mutex
 	cache    *decisionCache
 	metrics  *instruments
-	recorder DecisionRecorder
+	recorder atomic.Pointer[recorderBox]
 }
+
+// recorderBox lets the recorder be swapped atomically while serving.
+type recorderBox struct{ r DecisionRecorder }
 
 // New loads the policy and returns an Authorizer.
 func New(ctx context.Context, cfg Config, ps store.PolicyStore, groups Groups) (*Authorizer, error) {
@@ -110,10 +114,8 @@ func New(ctx context.Context, cfg Config, ps store.PolicyStore, groups Groups) (
 	if err != nil {
 		return nil, err
 	}
-	a := &Authorizer{cfg: cfg, store: ps, groups: groups, conds: conds, metrics: in, recorder: cfg.Recorder}
-	if a.recorder == nil {
-		a.recorder = noRecorder{}
-	}
+	a := &Authorizer{cfg: cfg, store: ps, groups: groups, conds: conds, metrics: in}
+	a.SetRecorder(cfg.Recorder)
 	if cfg.CacheTTL > 0 {
 		a.cache = newDecisionCache(cfg.CacheTTL, cfg.CacheSize)
 	}
@@ -123,12 +125,13 @@ func New(ctx context.Context, cfg Config, ps store.PolicyStore, groups Groups) (
 	return a, nil
 }
 
-// SetRecorder replaces the decision recorder (for wiring the audit log).
+// SetRecorder replaces the decision recorder (for wiring the audit log);
+// nil records nothing. Safe while serving.
 func (a *Authorizer) SetRecorder(r DecisionRecorder) {
 	if r == nil {
 		r = noRecorder{}
 	}
-	a.recorder = r
+	a.recorder.Store(&recorderBox{r})
 }
 
 // Conditions returns the CEL compiler (for validation).
@@ -286,7 +289,7 @@ func (a *Authorizer) Authorize(ctx context.Context, q *Query) (dec policy.Decisi
 		}
 	}
 	a.metrics.decided(ctx, dec.Allowed, start)
-	a.recorder.RecordDecision(ctx, DecisionRecord{
+	a.recorder.Load().r.RecordDecision(ctx, DecisionRecord{
 		Time: now.UTC(), Principal: q.Principal, Permission: q.Permission, Resource: q.Resource,
 		Allowed: dec.Allowed, Reason: dec.Reason, BindingIDs: dec.BindingIDs, DenyIDs: dec.DenyIDs,
 		SourceIP: q.SourceIP, Cached: cached,

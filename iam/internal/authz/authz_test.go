@@ -350,3 +350,28 @@ func TestConcurrentWritesStayChecked(t *testing.T) {
 		}
 	}
 }
+
+type recorded struct {
+	mu   sync.Mutex
+	recs []DecisionRecord
+}
+
+func (r *recorded) RecordDecision(_ context.Context, d DecisionRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, d)
+}
+
+func TestDecisionsAreRecorded(t *testing.T) {
+	f := newFixture(t, Config{})
+	rec := &recorded{}
+	f.az.SetRecorder(rec)
+	f.allowed(t, "user:alice", "flaredb.kv.write", "orgs/acme", 0)
+	f.allowed(t, "user:root", "flaredb.kv.write", "orgs/acme", 0)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.recs) != 2 || rec.recs[0].Allowed || rec.recs[0].Reason != policy.ReasonNoMatchingBinding ||
+		!rec.recs[1].Allowed || rec.recs[1].BindingIDs[0] != "bnd_bootstrap_admins" || rec.recs[1].Principal != "user:root" {
+		t.Fatalf("records: %+v", rec.recs)
+	}
+}
