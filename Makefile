@@ -4,7 +4,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 MODULES   := proto pkg chainfire flaredb iam
-BINARIES  := chainfire flaredb iam
+# Service modules: `make build` builds every ./cmd/... of each into bin/.
+SERVICE_MODULES := chainfire flaredb iam
+# Server binaries that get an image (CLIs such as flaredbctl do not).
+BINARIES  := chainfire flaredb flaredb-pd iam
+# Compose services of the default profile, waited for by `make up`.
+SERVICES  := chainfire iam flaredb-pd flaredb-1 flaredb-2 flaredb-3
 CACHE     := $(CURDIR)/.cache
 TOOLBIN   := $(CACHE)/bin
 export PATH := $(TOOLBIN):$(PATH)
@@ -57,8 +62,8 @@ test-unit:
 ## build: static binaries in bin/
 build:
 	@mkdir -p bin
-	@for b in $(BINARIES); do \
-		(cd $$b && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o ../bin/ ./cmd/...); \
+	@for m in $(SERVICE_MODULES); do \
+		(cd $$m && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o ../bin/ ./cmd/...); \
 	done
 	@ls bin
 
@@ -73,12 +78,12 @@ images: build
 ## up: build the images and run the platform (default profile) until healthy
 up: images
 	$(COMPOSE) up -d
-	deploy/wait-healthy.sh $(BINARIES)
+	deploy/wait-healthy.sh $(SERVICES)
 
 ## up-observability: the platform plus collector, Jaeger, Prometheus, Grafana (needs registry access)
 up-observability: images
 	OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318 $(COMPOSE) --profile observability up -d
-	deploy/wait-healthy.sh $(BINARIES)
+	deploy/wait-healthy.sh $(SERVICES)
 
 ## down: stop the platform (volumes are kept; add -v by hand to drop data)
 down:

@@ -6,28 +6,39 @@ set -euo pipefail
 compose=${1:-docker-compose}
 cd "$(dirname "$0")/.."
 export COMPOSE_PROJECT_NAME=photoncloud-e2e
-declare -A ports=([chainfire]=2379 [iam]=8090 [flaredb]=20160)
+# Compose service -> published port, and the binary (GetInfo service name)
+# behind it.
+declare -A ports=([chainfire]=2379 [iam]=8090 [flaredb-pd]=2479 [flaredb-1]=20160 [flaredb-2]=20161 [flaredb-3]=20162)
+declare -A binaries=([chainfire]=chainfire [iam]=iam [flaredb-pd]=flaredb-pd [flaredb-1]=flaredb [flaredb-2]=flaredb [flaredb-3]=flaredb)
+services=(chainfire iam flaredb-pd flaredb-1 flaredb-2 flaredb-3)
 
 cleanup() { $compose down -v --remove-orphans >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 cleanup
 $compose up -d
-deploy/wait-healthy.sh chainfire iam flaredb
+deploy/wait-healthy.sh "${services[@]}"
 
 fail=0
-for svc in chainfire iam flaredb; do
-  port=${ports[$svc]}
+for svc in "${services[@]}"; do
+  port=${ports[$svc]} bin=${binaries[$svc]}
   if ! curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null; then
     echo "FAIL $svc: /readyz from the host"; fail=1; continue
   fi
-  if ! bin/$svc healthcheck --addr "127.0.0.1:$port"; then
+  if ! bin/$bin healthcheck --addr "127.0.0.1:$port"; then
     echo "FAIL $svc: healthcheck from the host"; fail=1; continue
   fi
   info=$(curl -fsS -H 'Content-Type: application/json' -d '{}' \
     "http://127.0.0.1:$port/photoncloud.system.v1.SystemService/GetInfo") || { echo "FAIL $svc: GetInfo"; fail=1; continue; }
-  if ! grep -q "\"service\":\"$svc\"" <<<"$info"; then
+  if ! grep -q "\"service\":\"$bin\"" <<<"$info"; then
     echo "FAIL $svc: GetInfo answered $info"; fail=1; continue
   fi
   echo "ok   $svc: healthy, ready and answering from the host"
 done
-[ "$fail" = 0 ] && echo "e2e: 3 passed, 0 failed" || { echo "e2e: failures above"; $compose logs --tail 30; exit 1; }
+# PD answers flaredbctl from the host (the KV API needs the compose network:
+# PD hands out store addresses by compose host name).
+if status=$(bin/flaredbctl --pd 127.0.0.1:2479 -w json cluster status); then
+  echo "ok   flaredbctl cluster status: $(tr -d ' \n' <<<"$status")"
+else
+  echo "FAIL flaredbctl cluster status"; fail=1
+fi
+[ "$fail" = 0 ] && echo "e2e: $(( ${#services[@]} + 1 )) passed, 0 failed" || { echo "e2e: failures above"; $compose logs --tail 30; exit 1; }
