@@ -81,6 +81,13 @@ func TestAuthorizeOverRPC(t *testing.T) {
 	if err != nil || !batch.Msg.GetResponses()[0].GetAllowed() || batch.Msg.GetResponses()[1].GetAllowed() {
 		t.Fatalf("batch: %v %v", batch, err)
 	}
+	tooMany := make([]*iamv1.AuthorizeRequest, 101)
+	for i := range tooMany {
+		tooMany[i] = &iamv1.AuthorizeRequest{Permission: "flaredb.kv.read", Resource: "orgs/acme"}
+	}
+	if _, err := e.Authz.BatchAuthorize(ctx, iamtest.Authed(tok, &iamv1.BatchAuthorizeRequest{Requests: tooMany})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("101-request batch: %v", err)
+	}
 	ex, err := e.Authz.Explain(ctx, iamtest.Authed(tok, &iamv1.ExplainRequest{Request: &iamv1.AuthorizeRequest{
 		Permission: "flaredb.kv.write", Resource: "orgs/acme/projects/p"}}))
 	if err != nil || ex.Msg.GetDecision().GetAllowed() || len(ex.Msg.GetPolicies()) < 2 {

@@ -27,6 +27,8 @@ type Env struct {
 	t        testing.TB
 	Base     string
 	Admin    string
+	// AdminRefresh is the administrator's refresh token.
+	AdminRefresh string
 	Identity iamv1connect.IdentityServiceClient
 	Auth     iamv1connect.AuthServiceClient
 	Policy   iamv1connect.PolicyServiceClient
@@ -50,7 +52,7 @@ func Start(t testing.TB, flags ...string) *Env {
 	if err != nil {
 		t.Fatalf("iamtest: admin login: %v", err)
 	}
-	e.Admin = resp.Msg.GetTokens().GetAccessToken()
+	e.Admin, e.AdminRefresh = resp.Msg.GetTokens().GetAccessToken(), resp.Msg.GetTokens().GetRefreshToken()
 	return e
 }
 
