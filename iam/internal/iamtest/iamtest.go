@@ -24,15 +24,15 @@ const Audience = "photoncloud"
 
 // Env is a running IAM and an administrator's token.
 type Env struct {
-	t        testing.TB
-	Base     string
-	Admin    string
+	t     testing.TB
+	Base  string
+	Admin string
 	// AdminRefresh is the administrator's refresh token.
 	AdminRefresh string
-	Identity iamv1connect.IdentityServiceClient
-	Auth     iamv1connect.AuthServiceClient
-	Policy   iamv1connect.PolicyServiceClient
-	Authz    iamv1connect.AuthzServiceClient
+	Identity     iamv1connect.IdentityServiceClient
+	Auth         iamv1connect.AuthServiceClient
+	Policy       iamv1connect.PolicyServiceClient
+	Authz        iamv1connect.AuthzServiceClient
 }
 
 // Start runs IAM until the test ends. Extra flags are appended.
