@@ -220,7 +220,8 @@ var (
 
 // Explain decides one request without the cache and lists every policy
 // considered. Principals may explain their own decisions ("why was I
-// denied?"); explaining another's needs iam.authz.explain.
+// denied?") and then see the policies that name them; explaining
+// another's, or seeing every policy, needs iam.authz.explain.
 func (s *Authz) Explain(ctx context.Context, req *connect.Request[iamv1.ExplainRequest]) (*connect.Response[iamv1.ExplainResponse], error) {
 	caller, err := s.callers.member(ctx, req.Header())
 	if err != nil {
@@ -234,8 +235,23 @@ func (s *Authz) Explain(ctx context.Context, req *connect.Request[iamv1.ExplainR
 	if err != nil {
 		return nil, authzError(ctx, s.log, err)
 	}
+	// Without iam.authz.explain, callers explaining themselves see only the
+	// policies that name them: the rest (other principals' grants, possibly
+	// in another organization) is not theirs to read.
+	full := q.Principal != caller
+	if !full {
+		trust, _, err := s.az.Authorize(ctx, &authz.Query{Principal: caller, Permission: policy.PermAuthzExplain,
+			Resource: q.Resource, SourceIP: q.SourceIP})
+		if err != nil {
+			return nil, authzError(ctx, s.log, err)
+		}
+		full = trust.Allowed
+	}
 	out := &iamv1.ExplainResponse{Decision: decisionPB(d, false), Groups: groups}
 	for _, e := range d.Trace {
+		if !full && !e.PrincipalMatched {
+			continue
+		}
 		out.Policies = append(out.Policies, &iamv1.ExplainedPolicy{
 			Kind: kindPB[e.Kind], Id: e.ID, Resource: e.Resource, Role: e.Role, PrincipalMatched: e.PrincipalMatched,
 			PermissionMatched: e.PermissionMatched, Condition: condPB[e.Condition], Applied: e.Applied, Detail: e.Detail,
