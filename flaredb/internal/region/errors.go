@@ -84,3 +84,29 @@ func errRegionNotFound(id uint64) *Error {
 		Error:   &flaredbv1.RegionError_RegionNotFound{RegionNotFound: &flaredbv1.RegionNotFound{RegionId: id}},
 	}}
 }
+
+// NotLeaderError is the region error for a request sent to a replica that
+// is not its region's leader; leader is a hint and may be nil.
+func NotLeaderError(regionID uint64, leader *flaredbv1.Peer) *Error {
+	msg := fmt.Sprintf("region %d: not leader", regionID)
+	if leader != nil {
+		msg += fmt.Sprintf(" (leader is peer %d on store %d)", leader.GetId(), leader.GetStoreId())
+	}
+	return &Error{pb: &flaredbv1.RegionError{
+		Message: msg,
+		Error:   &flaredbv1.RegionError_NotLeader{NotLeader: &flaredbv1.NotLeader{RegionId: regionID, Leader: proto.CloneOf(leader)}},
+	}}
+}
+
+// RegionNotFoundError is the region error for a region this store does
+// not host.
+func RegionNotFoundError(regionID uint64) *Error { return errRegionNotFound(regionID) }
+
+// ServerIsBusyError is the region error for load shedding: the client
+// should retry after backoffMS.
+func ServerIsBusyError(reason string, backoffMS uint64) *Error {
+	return &Error{pb: &flaredbv1.RegionError{
+		Message: "server is busy: " + reason,
+		Error:   &flaredbv1.RegionError_ServerIsBusy{ServerIsBusy: &flaredbv1.ServerIsBusy{Reason: reason, BackoffMs: backoffMS}},
+	}}
+}

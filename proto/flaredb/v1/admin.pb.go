@@ -394,6 +394,94 @@ func (x *SplitRegionResponse) GetRight() *Region {
 	return nil
 }
 
+type CreatePeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RegionId      uint64                 `protobuf:"varint,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	PeerId        uint64                 `protobuf:"varint,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePeerRequest) Reset() {
+	*x = CreatePeerRequest{}
+	mi := &file_flaredb_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePeerRequest) ProtoMessage() {}
+
+func (x *CreatePeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePeerRequest.ProtoReflect.Descriptor instead.
+func (*CreatePeerRequest) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CreatePeerRequest) GetRegionId() uint64 {
+	if x != nil {
+		return x.RegionId
+	}
+	return 0
+}
+
+func (x *CreatePeerRequest) GetPeerId() uint64 {
+	if x != nil {
+		return x.PeerId
+	}
+	return 0
+}
+
+type CreatePeerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePeerResponse) Reset() {
+	*x = CreatePeerResponse{}
+	mi := &file_flaredb_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePeerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePeerResponse) ProtoMessage() {}
+
+func (x *CreatePeerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePeerResponse.ProtoReflect.Descriptor instead.
+func (*CreatePeerResponse) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
 var File_flaredb_v1_admin_proto protoreflect.FileDescriptor
 
 const file_flaredb_v1_admin_proto_rawDesc = "" +
@@ -423,11 +511,17 @@ const file_flaredb_v1_admin_proto_rawDesc = "" +
 	"\tsplit_key\x18\x02 \x01(\fR\bsplitKey\"g\n" +
 	"\x13SplitRegionResponse\x12&\n" +
 	"\x04left\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x04left\x12(\n" +
-	"\x05right\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x05right2\x81\x02\n" +
+	"\x05right\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x05right\"I\n" +
+	"\x11CreatePeerRequest\x12\x1b\n" +
+	"\tregion_id\x18\x01 \x01(\x04R\bregionId\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\x04R\x06peerId\"\x14\n" +
+	"\x12CreatePeerResponse2\xce\x02\n" +
 	"\fAdminService\x12N\n" +
 	"\vListRegions\x12\x1e.flaredb.v1.ListRegionsRequest\x1a\x1f.flaredb.v1.ListRegionsResponse\x12Q\n" +
 	"\fRegionStatus\x12\x1f.flaredb.v1.RegionStatusRequest\x1a .flaredb.v1.RegionStatusResponse\x12N\n" +
-	"\vSplitRegion\x12\x1e.flaredb.v1.SplitRegionRequest\x1a\x1f.flaredb.v1.SplitRegionResponseB\x9d\x01\n" +
+	"\vSplitRegion\x12\x1e.flaredb.v1.SplitRegionRequest\x1a\x1f.flaredb.v1.SplitRegionResponse\x12K\n" +
+	"\n" +
+	"CreatePeer\x12\x1d.flaredb.v1.CreatePeerRequest\x1a\x1e.flaredb.v1.CreatePeerResponseB\x9d\x01\n" +
 	"\x0ecom.flaredb.v1B\n" +
 	"AdminProtoP\x01Z6github.com/photoncloud/core/proto/flaredb/v1;flaredbv1\xa2\x02\x03FXX\xaa\x02\n" +
 	"Flaredb.V1\xca\x02\n" +
@@ -445,7 +539,7 @@ func file_flaredb_v1_admin_proto_rawDescGZIP() []byte {
 	return file_flaredb_v1_admin_proto_rawDescData
 }
 
-var file_flaredb_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_flaredb_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_flaredb_v1_admin_proto_goTypes = []any{
 	(*ListRegionsRequest)(nil),   // 0: flaredb.v1.ListRegionsRequest
 	(*ListRegionsResponse)(nil),  // 1: flaredb.v1.ListRegionsResponse
@@ -454,26 +548,30 @@ var file_flaredb_v1_admin_proto_goTypes = []any{
 	(*RegionStatusResponse)(nil), // 4: flaredb.v1.RegionStatusResponse
 	(*SplitRegionRequest)(nil),   // 5: flaredb.v1.SplitRegionRequest
 	(*SplitRegionResponse)(nil),  // 6: flaredb.v1.SplitRegionResponse
-	(*Region)(nil),               // 7: flaredb.v1.Region
-	(PeerState)(0),               // 8: flaredb.v1.PeerState
-	(*Peer)(nil),                 // 9: flaredb.v1.Peer
+	(*CreatePeerRequest)(nil),    // 7: flaredb.v1.CreatePeerRequest
+	(*CreatePeerResponse)(nil),   // 8: flaredb.v1.CreatePeerResponse
+	(*Region)(nil),               // 9: flaredb.v1.Region
+	(PeerState)(0),               // 10: flaredb.v1.PeerState
+	(*Peer)(nil),                 // 11: flaredb.v1.Peer
 }
 var file_flaredb_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: flaredb.v1.ListRegionsResponse.regions:type_name -> flaredb.v1.RegionStatus
-	7,  // 1: flaredb.v1.RegionStatus.region:type_name -> flaredb.v1.Region
-	8,  // 2: flaredb.v1.RegionStatus.peer_state:type_name -> flaredb.v1.PeerState
-	9,  // 3: flaredb.v1.RegionStatus.leader:type_name -> flaredb.v1.Peer
+	9,  // 1: flaredb.v1.RegionStatus.region:type_name -> flaredb.v1.Region
+	10, // 2: flaredb.v1.RegionStatus.peer_state:type_name -> flaredb.v1.PeerState
+	11, // 3: flaredb.v1.RegionStatus.leader:type_name -> flaredb.v1.Peer
 	2,  // 4: flaredb.v1.RegionStatusResponse.status:type_name -> flaredb.v1.RegionStatus
-	7,  // 5: flaredb.v1.SplitRegionResponse.left:type_name -> flaredb.v1.Region
-	7,  // 6: flaredb.v1.SplitRegionResponse.right:type_name -> flaredb.v1.Region
+	9,  // 5: flaredb.v1.SplitRegionResponse.left:type_name -> flaredb.v1.Region
+	9,  // 6: flaredb.v1.SplitRegionResponse.right:type_name -> flaredb.v1.Region
 	0,  // 7: flaredb.v1.AdminService.ListRegions:input_type -> flaredb.v1.ListRegionsRequest
 	3,  // 8: flaredb.v1.AdminService.RegionStatus:input_type -> flaredb.v1.RegionStatusRequest
 	5,  // 9: flaredb.v1.AdminService.SplitRegion:input_type -> flaredb.v1.SplitRegionRequest
-	1,  // 10: flaredb.v1.AdminService.ListRegions:output_type -> flaredb.v1.ListRegionsResponse
-	4,  // 11: flaredb.v1.AdminService.RegionStatus:output_type -> flaredb.v1.RegionStatusResponse
-	6,  // 12: flaredb.v1.AdminService.SplitRegion:output_type -> flaredb.v1.SplitRegionResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
+	7,  // 10: flaredb.v1.AdminService.CreatePeer:input_type -> flaredb.v1.CreatePeerRequest
+	1,  // 11: flaredb.v1.AdminService.ListRegions:output_type -> flaredb.v1.ListRegionsResponse
+	4,  // 12: flaredb.v1.AdminService.RegionStatus:output_type -> flaredb.v1.RegionStatusResponse
+	6,  // 13: flaredb.v1.AdminService.SplitRegion:output_type -> flaredb.v1.SplitRegionResponse
+	8,  // 14: flaredb.v1.AdminService.CreatePeer:output_type -> flaredb.v1.CreatePeerResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -491,7 +589,7 @@ func file_flaredb_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flaredb_v1_admin_proto_rawDesc), len(file_flaredb_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

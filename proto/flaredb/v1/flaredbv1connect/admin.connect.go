@@ -42,6 +42,8 @@ const (
 	// AdminServiceSplitRegionProcedure is the fully-qualified name of the AdminService's SplitRegion
 	// RPC.
 	AdminServiceSplitRegionProcedure = "/flaredb.v1.AdminService/SplitRegion"
+	// AdminServiceCreatePeerProcedure is the fully-qualified name of the AdminService's CreatePeer RPC.
+	AdminServiceCreatePeerProcedure = "/flaredb.v1.AdminService/CreatePeer"
 )
 
 // AdminServiceClient is a client for the flaredb.v1.AdminService service.
@@ -50,6 +52,10 @@ type AdminServiceClient interface {
 	RegionStatus(context.Context, *connect.Request[v1.RegionStatusRequest]) (*connect.Response[v1.RegionStatusResponse], error)
 	// SplitRegion splits a region at a given key (the leader proposes it).
 	SplitRegion(context.Context, *connect.Request[v1.SplitRegionRequest]) (*connect.Response[v1.SplitRegionResponse], error)
+	// CreatePeer creates an empty replica of a region on this store, which
+	// the region's leader then fills with a snapshot (the first step of
+	// adding a peer; see the store's membership notes).
+	CreatePeer(context.Context, *connect.Request[v1.CreatePeerRequest]) (*connect.Response[v1.CreatePeerResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the flaredb.v1.AdminService service. By default, it
@@ -81,6 +87,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("SplitRegion")),
 			connect.WithClientOptions(opts...),
 		),
+		createPeer: connect.NewClient[v1.CreatePeerRequest, v1.CreatePeerResponse](
+			httpClient,
+			baseURL+AdminServiceCreatePeerProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreatePeer")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -89,6 +101,7 @@ type adminServiceClient struct {
 	listRegions  *connect.Client[v1.ListRegionsRequest, v1.ListRegionsResponse]
 	regionStatus *connect.Client[v1.RegionStatusRequest, v1.RegionStatusResponse]
 	splitRegion  *connect.Client[v1.SplitRegionRequest, v1.SplitRegionResponse]
+	createPeer   *connect.Client[v1.CreatePeerRequest, v1.CreatePeerResponse]
 }
 
 // ListRegions calls flaredb.v1.AdminService.ListRegions.
@@ -106,12 +119,21 @@ func (c *adminServiceClient) SplitRegion(ctx context.Context, req *connect.Reque
 	return c.splitRegion.CallUnary(ctx, req)
 }
 
+// CreatePeer calls flaredb.v1.AdminService.CreatePeer.
+func (c *adminServiceClient) CreatePeer(ctx context.Context, req *connect.Request[v1.CreatePeerRequest]) (*connect.Response[v1.CreatePeerResponse], error) {
+	return c.createPeer.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the flaredb.v1.AdminService service.
 type AdminServiceHandler interface {
 	ListRegions(context.Context, *connect.Request[v1.ListRegionsRequest]) (*connect.Response[v1.ListRegionsResponse], error)
 	RegionStatus(context.Context, *connect.Request[v1.RegionStatusRequest]) (*connect.Response[v1.RegionStatusResponse], error)
 	// SplitRegion splits a region at a given key (the leader proposes it).
 	SplitRegion(context.Context, *connect.Request[v1.SplitRegionRequest]) (*connect.Response[v1.SplitRegionResponse], error)
+	// CreatePeer creates an empty replica of a region on this store, which
+	// the region's leader then fills with a snapshot (the first step of
+	// adding a peer; see the store's membership notes).
+	CreatePeer(context.Context, *connect.Request[v1.CreatePeerRequest]) (*connect.Response[v1.CreatePeerResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -139,6 +161,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("SplitRegion")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceCreatePeerHandler := connect.NewUnaryHandler(
+		AdminServiceCreatePeerProcedure,
+		svc.CreatePeer,
+		connect.WithSchema(adminServiceMethods.ByName("CreatePeer")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/flaredb.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListRegionsProcedure:
@@ -147,6 +175,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceRegionStatusHandler.ServeHTTP(w, r)
 		case AdminServiceSplitRegionProcedure:
 			adminServiceSplitRegionHandler.ServeHTTP(w, r)
+		case AdminServiceCreatePeerProcedure:
+			adminServiceCreatePeerHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -166,4 +196,8 @@ func (UnimplementedAdminServiceHandler) RegionStatus(context.Context, *connect.R
 
 func (UnimplementedAdminServiceHandler) SplitRegion(context.Context, *connect.Request[v1.SplitRegionRequest]) (*connect.Response[v1.SplitRegionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.AdminService.SplitRegion is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreatePeer(context.Context, *connect.Request[v1.CreatePeerRequest]) (*connect.Response[v1.CreatePeerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.AdminService.CreatePeer is not implemented"))
 }
