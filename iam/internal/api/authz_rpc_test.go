@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -109,6 +112,44 @@ func TestAuthorizeOverRPC(t *testing.T) {
 	for _, p := range ex.Msg.GetPolicies() {
 		if p.GetApplied() || p.GetDetail() == "" {
 			t.Errorf("explained policy %v", p)
+		}
+	}
+}
+
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestAuthzMetrics(t *testing.T) {
+	e := iamtest.Start(t)
+	ctx := context.Background()
+	alice, aid, asec := e.ServiceAccount("alice")
+	tok := e.Token(aid, asec)
+	e.Bind("orgs/acme", "roles/flaredb.viewer", alice)
+	for _, perm := range []string{"flaredb.kv.read", "flaredb.kv.read", "flaredb.kv.write"} {
+		if _, err := e.Authz.Authorize(ctx, iamtest.Authed(tok, &iamv1.AuthorizeRequest{Permission: perm, Resource: "orgs/acme"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := metricsText(t, e.Base)
+	for _, want := range []string{
+		`iam_authz_decisions_total{otel_scope_name="github.com/photoncloud/core/iam/internal/authz",otel_scope_schema_url="",otel_scope_version="",outcome="allow"} 2`,
+		`iam_authz_decisions_total{otel_scope_name="github.com/photoncloud/core/iam/internal/authz",otel_scope_schema_url="",otel_scope_version="",outcome="deny"} 1`,
+		`result="hit"} 1`,
+		`iam_authz_decision_duration_seconds_bucket`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }
