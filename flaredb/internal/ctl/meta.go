@@ -177,6 +177,27 @@ func (a *app) storeCmd() *cobra.Command {
 			}
 			return a.printStores(resp.Msg.GetStatuses())
 		},
+	}, &cobra.Command{
+		Use:   "set-state ID up|offline|tombstone",
+		Short: "Take a store out of service (offline: its replicas move away; tombstone: it is gone for good) or back in",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("store id %q: %w", args[0], err)
+			}
+			state, ok := flaredbv1.StoreState_value["STORE_STATE_"+strings.ToUpper(args[1])]
+			if !ok || state == 0 {
+				return fmt.Errorf("state must be up, offline or tombstone, not %q", args[1])
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			resp, err := a.pdClient().SetStoreState(ctx, connect.NewRequest(&flaredbv1.SetStoreStateRequest{StoreId: id, State: flaredbv1.StoreState(state)}))
+			if err != nil {
+				return err
+			}
+			return a.printStores([]*flaredbv1.StoreStatus{{Store: resp.Msg.GetStore()}})
+		},
 	})
 	return cmd
 }

@@ -47,7 +47,8 @@ func (p placement) check(r *flaredbv1.Region, leader *flaredbv1.Peer) plan {
 		switch {
 		case st != nil && isTombstone(st):
 			tombstoned = append(tombstoned, peer)
-		case st != nil && p.stores.isDown(st, p.now, p.downAfter):
+		case st != nil && (p.stores.isDown(st, p.now, p.downAfter) || st.meta.GetState() == flaredbv1.StoreState_STORE_STATE_OFFLINE):
+			// Replaced first, removed once the replacement exists.
 			down = append(down, peer)
 		default:
 			healthy++

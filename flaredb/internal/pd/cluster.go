@@ -297,25 +297,36 @@ func (c *Cluster) StoreHeartbeat(ctx context.Context, store *flaredbv1.Store, st
 	return nil
 }
 
-// SetStoreState changes a store's lifecycle state (an operator taking a
-// store out of service tombstones it; its peers are then replaced).
-func (c *Cluster) SetStoreState(ctx context.Context, id uint64, state flaredbv1.StoreState) error {
+// SetStoreState moves a store through its lifecycle: UP <-> OFFLINE
+// (offline stores get no new replicas and theirs are moved away), and from
+// either to TOMBSTONE, which is final (its replicas are removed at once).
+func (c *Cluster) SetStoreState(ctx context.Context, id uint64, state flaredbv1.StoreState) (*flaredbv1.Store, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.mu.RLock()
 	cur := c.stores.get(id)
 	c.mu.RUnlock()
 	if cur == nil {
-		return fmt.Errorf("%w: store %d", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: store %d", ErrNotFound, id)
+	}
+	from := cur.meta.GetState()
+	switch {
+	case state == flaredbv1.StoreState_STORE_STATE_UNSPECIFIED:
+		return nil, fmt.Errorf("%w: no state given", ErrInvalid)
+	case from == flaredbv1.StoreState_STORE_STATE_TOMBSTONE && state != from:
+		return nil, fmt.Errorf("%w: store %d", ErrTombstone, id)
 	}
 	store := withState(cur.meta, state)
-	if err := c.meta.putStore(ctx, store); err != nil {
-		return err
+	if from != state {
+		if err := c.meta.putStore(ctx, store); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.stores.put(store)
+		c.mu.Unlock()
+		c.log.Info("store state changed", "store", id, "from", from.String(), "to", state.String())
 	}
-	c.mu.Lock()
-	c.stores.put(store)
-	c.mu.Unlock()
-	return nil
+	return proto.CloneOf(store), nil
 }
 
 // RegionHeartbeat records what a region's leader reports and returns the

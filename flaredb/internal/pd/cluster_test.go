@@ -423,7 +423,7 @@ func TestReplicaCheckerReplacesDownStore(t *testing.T) {
 	}
 	// Tombstoning store 2 removes its peer without waiting for a replacement
 	// (store 3 is down, so there is none).
-	if err := c.SetStoreState(ctx, 2, flaredbv1.StoreState_STORE_STATE_TOMBSTONE); err != nil {
+	if _, err := c.SetStoreState(ctx, 2, flaredbv1.StoreState_STORE_STATE_TOMBSTONE); err != nil {
 		t.Fatal(err)
 	}
 	if op := hb(); op == nil || !op.GetRemove() || op.GetPeer().GetStoreId() != 2 {
@@ -431,5 +431,59 @@ func TestReplicaCheckerReplacesDownStore(t *testing.T) {
 	}
 	if err := c.StoreHeartbeat(ctx, store(2), nil); !errors.Is(err, ErrTombstone) {
 		t.Fatalf("heartbeat of a tombstoned store = %v, want ErrTombstone", err)
+	}
+	if _, err := c.SetStoreState(ctx, 2, flaredbv1.StoreState_STORE_STATE_UP); !errors.Is(err, ErrTombstone) {
+		t.Fatalf("reviving a tombstoned store = %v, want ErrTombstone", err)
+	}
+	if got := f.open(Config{}).Store(2).GetStore().GetState(); got != flaredbv1.StoreState_STORE_STATE_TOMBSTONE {
+		t.Fatalf("after restart store 2 is %v, want tombstone", got)
+	}
+}
+
+// TestReplicaCheckerDrainsOfflineStore: an operator takes a store offline;
+// its peer is replaced on another store, then removed, and the store gets
+// no new replicas.
+func TestReplicaCheckerDrainsOfflineStore(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.open(Config{})
+	first := bootstrap(t, c).GetRegion()
+	for id := uint64(1); id <= 4; id++ {
+		if err := c.StoreHeartbeat(ctx, store(id), &flaredbv1.StoreStats{StoreId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SetStoreState(ctx, 4, flaredbv1.StoreState_STORE_STATE_OFFLINE); err != nil {
+		t.Fatal(err)
+	}
+	r := proto.CloneOf(first)
+	r.Peers = append(r.Peers, &flaredbv1.Peer{Id: 801, StoreId: 2, Role: flaredbv1.PeerRole_PEER_ROLE_VOTER})
+	r.Epoch.ConfVer++
+	op, err := c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: r, Leader: r.GetPeers()[0]})
+	if err != nil || op.GetPeer().GetStoreId() != 3 || op.GetRemove() {
+		t.Fatalf("with store 4 offline the checker answered %v, %v; want add on store 3", op, err)
+	}
+	if _, err := c.SetStoreState(ctx, 3, flaredbv1.StoreState_STORE_STATE_OFFLINE); err != nil {
+		t.Fatal(err)
+	}
+	r.Peers = append(r.Peers, op.GetPeer())
+	r.Epoch.ConfVer++
+	// Store 3 (now offline) holds a peer and no up store is free: the
+	// checker leaves it until a replacement exists.
+	if op, err := c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: r, Leader: r.GetPeers()[0]}); err != nil || op != nil {
+		t.Fatalf("with no replacement available the checker answered %v, %v; want nothing", op, err)
+	}
+	if _, err := c.SetStoreState(ctx, 4, flaredbv1.StoreState_STORE_STATE_UP); err != nil {
+		t.Fatal(err)
+	}
+	op, err = c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: r, Leader: r.GetPeers()[0]})
+	if err != nil || op.GetPeer().GetStoreId() != 4 || op.GetRemove() {
+		t.Fatalf("with store 4 back up the checker answered %v, %v; want add on store 4", op, err)
+	}
+	r.Peers = append(r.Peers, op.GetPeer())
+	r.Epoch.ConfVer++
+	op, err = c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: r, Leader: r.GetPeers()[0]})
+	if err != nil || !op.GetRemove() || op.GetPeer().GetStoreId() != 3 {
+		t.Fatalf("after the replacement the checker answered %v, %v; want remove the peer on offline store 3", op, err)
 	}
 }

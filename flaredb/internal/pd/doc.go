@@ -38,7 +38,7 @@
 // learner, add a voter on the least-loaded up store that has no peer of the
 // region (until --max-replicas healthy peers), or remove a peer — first
 // peers on tombstoned stores, then, once a replacement exists, peers on
-// stores down for longer than --max-store-down-time, then surplus peers on
-// the most loaded store. While a change is pending for a region PD repeats
+// offline stores or stores down for longer than --max-store-down-time,
+// then surplus peers on the most loaded store. While a change is pending for a region PD repeats
 // the same instruction (same peer id) rather than allocating new ones.
 package pd

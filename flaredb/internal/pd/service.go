@@ -238,3 +238,15 @@ func (s *Service) GetClusterInfo(_ context.Context, req *connect.Request[flaredb
 		StoreCount:   uint32(len(c.Stores())),
 	}), nil
 }
+
+func (s *Service) SetStoreState(ctx context.Context, req *connect.Request[flaredbv1.SetStoreStateRequest]) (*connect.Response[flaredbv1.SetStoreStateResponse], error) {
+	c, err := s.begin(req.Msg.GetHeader())
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.SetStoreState(ctx, req.Msg.GetStoreId(), req.Msg.GetState())
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return connect.NewResponse(&flaredbv1.SetStoreStateResponse{Store: st}), nil
+}

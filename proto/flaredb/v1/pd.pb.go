@@ -1621,6 +1621,110 @@ func (x *GetClusterInfoResponse) GetStoreCount() uint32 {
 	return 0
 }
 
+type SetStoreStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	StoreId       uint64                 `protobuf:"varint,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	State         StoreState             `protobuf:"varint,3,opt,name=state,proto3,enum=flaredb.v1.StoreState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStoreStateRequest) Reset() {
+	*x = SetStoreStateRequest{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStoreStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStoreStateRequest) ProtoMessage() {}
+
+func (x *SetStoreStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStoreStateRequest.ProtoReflect.Descriptor instead.
+func (*SetStoreStateRequest) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetStoreStateRequest) GetHeader() *PDHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SetStoreStateRequest) GetStoreId() uint64 {
+	if x != nil {
+		return x.StoreId
+	}
+	return 0
+}
+
+func (x *SetStoreStateRequest) GetState() StoreState {
+	if x != nil {
+		return x.State
+	}
+	return StoreState_STORE_STATE_UNSPECIFIED
+}
+
+type SetStoreStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Store         *Store                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStoreStateResponse) Reset() {
+	*x = SetStoreStateResponse{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStoreStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStoreStateResponse) ProtoMessage() {}
+
+func (x *SetStoreStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStoreStateResponse.ProtoReflect.Descriptor instead.
+func (*SetStoreStateResponse) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetStoreStateResponse) GetStore() *Store {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
 var File_flaredb_v1_pd_proto protoreflect.FileDescriptor
 
 const file_flaredb_v1_pd_proto_rawDesc = "" +
@@ -1730,7 +1834,13 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\fmax_replicas\x18\x03 \x01(\rR\vmaxReplicas\x12!\n" +
 	"\fregion_count\x18\x04 \x01(\rR\vregionCount\x12\x1f\n" +
 	"\vstore_count\x18\x05 \x01(\rR\n" +
-	"storeCount2\xc8\a\n" +
+	"storeCount\"\x8d\x01\n" +
+	"\x14SetStoreStateRequest\x12,\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\x04R\astoreId\x12,\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x16.flaredb.v1.StoreStateR\x05state\"@\n" +
+	"\x15SetStoreStateResponse\x12'\n" +
+	"\x05store\x18\x01 \x01(\v2\x11.flaredb.v1.StoreR\x05store2\x9e\b\n" +
 	"\tPDService\x12H\n" +
 	"\tBootstrap\x12\x1c.flaredb.v1.BootstrapRequest\x1a\x1d.flaredb.v1.BootstrapResponse\x12B\n" +
 	"\aAllocID\x12\x1a.flaredb.v1.AllocIDRequest\x1a\x1b.flaredb.v1.AllocIDResponse\x12H\n" +
@@ -1743,7 +1853,8 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x0fRegionHeartbeat\x12\".flaredb.v1.RegionHeartbeatRequest\x1a#.flaredb.v1.RegionHeartbeatResponse\x12E\n" +
 	"\bAskSplit\x12\x1b.flaredb.v1.AskSplitRequest\x1a\x1c.flaredb.v1.AskSplitResponse\x12N\n" +
 	"\vReportSplit\x12\x1e.flaredb.v1.ReportSplitRequest\x1a\x1f.flaredb.v1.ReportSplitResponse\x12W\n" +
-	"\x0eGetClusterInfo\x12!.flaredb.v1.GetClusterInfoRequest\x1a\".flaredb.v1.GetClusterInfoResponseB\x9a\x01\n" +
+	"\x0eGetClusterInfo\x12!.flaredb.v1.GetClusterInfoRequest\x1a\".flaredb.v1.GetClusterInfoResponse\x12T\n" +
+	"\rSetStoreState\x12 .flaredb.v1.SetStoreStateRequest\x1a!.flaredb.v1.SetStoreStateResponseB\x9a\x01\n" +
 	"\x0ecom.flaredb.v1B\aPdProtoP\x01Z6github.com/photoncloud/core/proto/flaredb/v1;flaredbv1\xa2\x02\x03FXX\xaa\x02\n" +
 	"Flaredb.V1\xca\x02\n" +
 	"Flaredb\\V1\xe2\x02\x16Flaredb\\V1\\GPBMetadata\xea\x02\vFlaredb::V1b\x06proto3"
@@ -1760,7 +1871,7 @@ func file_flaredb_v1_pd_proto_rawDescGZIP() []byte {
 	return file_flaredb_v1_pd_proto_rawDescData
 }
 
-var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*PDHeader)(nil),                // 0: flaredb.v1.PDHeader
 	(*BootstrapRequest)(nil),        // 1: flaredb.v1.BootstrapRequest
@@ -1791,76 +1902,84 @@ var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*ReportSplitResponse)(nil),     // 26: flaredb.v1.ReportSplitResponse
 	(*GetClusterInfoRequest)(nil),   // 27: flaredb.v1.GetClusterInfoRequest
 	(*GetClusterInfoResponse)(nil),  // 28: flaredb.v1.GetClusterInfoResponse
-	(*Store)(nil),                   // 29: flaredb.v1.Store
-	(*Region)(nil),                  // 30: flaredb.v1.Region
-	(*Peer)(nil),                    // 31: flaredb.v1.Peer
+	(*SetStoreStateRequest)(nil),    // 29: flaredb.v1.SetStoreStateRequest
+	(*SetStoreStateResponse)(nil),   // 30: flaredb.v1.SetStoreStateResponse
+	(*Store)(nil),                   // 31: flaredb.v1.Store
+	(*Region)(nil),                  // 32: flaredb.v1.Region
+	(*Peer)(nil),                    // 33: flaredb.v1.Peer
+	(StoreState)(0),                 // 34: flaredb.v1.StoreState
 }
 var file_flaredb_v1_pd_proto_depIdxs = []int32{
 	0,  // 0: flaredb.v1.BootstrapRequest.header:type_name -> flaredb.v1.PDHeader
-	29, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
-	30, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
+	31, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
+	32, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
 	0,  // 3: flaredb.v1.AllocIDRequest.header:type_name -> flaredb.v1.PDHeader
 	0,  // 4: flaredb.v1.GetRegionRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
-	31, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
+	32, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
+	33, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
 	0,  // 7: flaredb.v1.GetRegionByIDRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 8: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
-	31, // 9: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
+	32, // 8: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
+	33, // 9: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
 	0,  // 10: flaredb.v1.ScanRegionsRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 11: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
-	31, // 12: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
+	32, // 11: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
+	33, // 12: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
 	10, // 13: flaredb.v1.ScanRegionsResponse.regions:type_name -> flaredb.v1.RegionInfo
 	0,  // 14: flaredb.v1.GetStoreRequest.header:type_name -> flaredb.v1.PDHeader
-	29, // 15: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
+	31, // 15: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
 	14, // 16: flaredb.v1.GetStoreResponse.status:type_name -> flaredb.v1.StoreStatus
-	29, // 17: flaredb.v1.StoreStatus.store:type_name -> flaredb.v1.Store
+	31, // 17: flaredb.v1.StoreStatus.store:type_name -> flaredb.v1.Store
 	17, // 18: flaredb.v1.StoreStatus.stats:type_name -> flaredb.v1.StoreStats
 	0,  // 19: flaredb.v1.GetAllStoresRequest.header:type_name -> flaredb.v1.PDHeader
-	29, // 20: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
+	31, // 20: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
 	14, // 21: flaredb.v1.GetAllStoresResponse.statuses:type_name -> flaredb.v1.StoreStatus
 	0,  // 22: flaredb.v1.StoreHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	29, // 23: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
+	31, // 23: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
 	17, // 24: flaredb.v1.StoreHeartbeatRequest.stats:type_name -> flaredb.v1.StoreStats
 	0,  // 25: flaredb.v1.RegionHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 26: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
-	31, // 27: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
+	32, // 26: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
+	33, // 27: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
 	22, // 28: flaredb.v1.RegionHeartbeatResponse.change_peer:type_name -> flaredb.v1.ChangePeerOperator
-	31, // 29: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
+	33, // 29: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
 	0,  // 30: flaredb.v1.AskSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 31: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
+	32, // 31: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
 	0,  // 32: flaredb.v1.ReportSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	30, // 33: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
-	30, // 34: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
+	32, // 33: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
+	32, // 34: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
 	0,  // 35: flaredb.v1.GetClusterInfoRequest.header:type_name -> flaredb.v1.PDHeader
-	1,  // 36: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
-	3,  // 37: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
-	5,  // 38: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
-	7,  // 39: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
-	9,  // 40: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
-	12, // 41: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
-	15, // 42: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
-	18, // 43: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
-	20, // 44: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
-	23, // 45: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
-	25, // 46: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
-	27, // 47: flaredb.v1.PDService.GetClusterInfo:input_type -> flaredb.v1.GetClusterInfoRequest
-	2,  // 48: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
-	4,  // 49: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
-	6,  // 50: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
-	8,  // 51: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
-	11, // 52: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
-	13, // 53: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
-	16, // 54: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
-	19, // 55: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
-	21, // 56: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
-	24, // 57: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
-	26, // 58: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
-	28, // 59: flaredb.v1.PDService.GetClusterInfo:output_type -> flaredb.v1.GetClusterInfoResponse
-	48, // [48:60] is the sub-list for method output_type
-	36, // [36:48] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	0,  // 36: flaredb.v1.SetStoreStateRequest.header:type_name -> flaredb.v1.PDHeader
+	34, // 37: flaredb.v1.SetStoreStateRequest.state:type_name -> flaredb.v1.StoreState
+	31, // 38: flaredb.v1.SetStoreStateResponse.store:type_name -> flaredb.v1.Store
+	1,  // 39: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
+	3,  // 40: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
+	5,  // 41: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
+	7,  // 42: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
+	9,  // 43: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
+	12, // 44: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
+	15, // 45: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
+	18, // 46: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
+	20, // 47: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
+	23, // 48: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
+	25, // 49: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
+	27, // 50: flaredb.v1.PDService.GetClusterInfo:input_type -> flaredb.v1.GetClusterInfoRequest
+	29, // 51: flaredb.v1.PDService.SetStoreState:input_type -> flaredb.v1.SetStoreStateRequest
+	2,  // 52: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
+	4,  // 53: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
+	6,  // 54: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
+	8,  // 55: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
+	11, // 56: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
+	13, // 57: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
+	16, // 58: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
+	19, // 59: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
+	21, // 60: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
+	24, // 61: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
+	26, // 62: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
+	28, // 63: flaredb.v1.PDService.GetClusterInfo:output_type -> flaredb.v1.GetClusterInfoResponse
+	30, // 64: flaredb.v1.PDService.SetStoreState:output_type -> flaredb.v1.SetStoreStateResponse
+	52, // [52:65] is the sub-list for method output_type
+	39, // [39:52] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_flaredb_v1_pd_proto_init() }
@@ -1875,7 +1994,7 @@ func file_flaredb_v1_pd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flaredb_v1_pd_proto_rawDesc), len(file_flaredb_v1_pd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

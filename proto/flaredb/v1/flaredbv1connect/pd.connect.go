@@ -60,6 +60,8 @@ const (
 	// PDServiceGetClusterInfoProcedure is the fully-qualified name of the PDService's GetClusterInfo
 	// RPC.
 	PDServiceGetClusterInfoProcedure = "/flaredb.v1.PDService/GetClusterInfo"
+	// PDServiceSetStoreStateProcedure is the fully-qualified name of the PDService's SetStoreState RPC.
+	PDServiceSetStoreStateProcedure = "/flaredb.v1.PDService/SetStoreState"
 )
 
 // PDServiceClient is a client for the flaredb.v1.PDService service.
@@ -82,6 +84,10 @@ type PDServiceClient interface {
 	// GetClusterInfo describes the cluster: id, bootstrap state, replication
 	// target and the size of the routing table.
 	GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error)
+	// SetStoreState takes a store out of service (OFFLINE: its replicas are
+	// moved away; TOMBSTONE: it is gone for good and its replicas are removed
+	// at once) or back in (UP, only from OFFLINE).
+	SetStoreState(context.Context, *connect.Request[v1.SetStoreStateRequest]) (*connect.Response[v1.SetStoreStateResponse], error)
 }
 
 // NewPDServiceClient constructs a client for the flaredb.v1.PDService service. By default, it uses
@@ -167,6 +173,12 @@ func NewPDServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(pDServiceMethods.ByName("GetClusterInfo")),
 			connect.WithClientOptions(opts...),
 		),
+		setStoreState: connect.NewClient[v1.SetStoreStateRequest, v1.SetStoreStateResponse](
+			httpClient,
+			baseURL+PDServiceSetStoreStateProcedure,
+			connect.WithSchema(pDServiceMethods.ByName("SetStoreState")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -184,6 +196,7 @@ type pDServiceClient struct {
 	askSplit        *connect.Client[v1.AskSplitRequest, v1.AskSplitResponse]
 	reportSplit     *connect.Client[v1.ReportSplitRequest, v1.ReportSplitResponse]
 	getClusterInfo  *connect.Client[v1.GetClusterInfoRequest, v1.GetClusterInfoResponse]
+	setStoreState   *connect.Client[v1.SetStoreStateRequest, v1.SetStoreStateResponse]
 }
 
 // Bootstrap calls flaredb.v1.PDService.Bootstrap.
@@ -246,6 +259,11 @@ func (c *pDServiceClient) GetClusterInfo(ctx context.Context, req *connect.Reque
 	return c.getClusterInfo.CallUnary(ctx, req)
 }
 
+// SetStoreState calls flaredb.v1.PDService.SetStoreState.
+func (c *pDServiceClient) SetStoreState(ctx context.Context, req *connect.Request[v1.SetStoreStateRequest]) (*connect.Response[v1.SetStoreStateResponse], error) {
+	return c.setStoreState.CallUnary(ctx, req)
+}
+
 // PDServiceHandler is an implementation of the flaredb.v1.PDService service.
 type PDServiceHandler interface {
 	// Bootstrap creates the cluster with its first store and region.
@@ -266,6 +284,10 @@ type PDServiceHandler interface {
 	// GetClusterInfo describes the cluster: id, bootstrap state, replication
 	// target and the size of the routing table.
 	GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error)
+	// SetStoreState takes a store out of service (OFFLINE: its replicas are
+	// moved away; TOMBSTONE: it is gone for good and its replicas are removed
+	// at once) or back in (UP, only from OFFLINE).
+	SetStoreState(context.Context, *connect.Request[v1.SetStoreStateRequest]) (*connect.Response[v1.SetStoreStateResponse], error)
 }
 
 // NewPDServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -347,6 +369,12 @@ func NewPDServiceHandler(svc PDServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(pDServiceMethods.ByName("GetClusterInfo")),
 		connect.WithHandlerOptions(opts...),
 	)
+	pDServiceSetStoreStateHandler := connect.NewUnaryHandler(
+		PDServiceSetStoreStateProcedure,
+		svc.SetStoreState,
+		connect.WithSchema(pDServiceMethods.ByName("SetStoreState")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/flaredb.v1.PDService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PDServiceBootstrapProcedure:
@@ -373,6 +401,8 @@ func NewPDServiceHandler(svc PDServiceHandler, opts ...connect.HandlerOption) (s
 			pDServiceReportSplitHandler.ServeHTTP(w, r)
 		case PDServiceGetClusterInfoProcedure:
 			pDServiceGetClusterInfoHandler.ServeHTTP(w, r)
+		case PDServiceSetStoreStateProcedure:
+			pDServiceSetStoreStateHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -428,4 +458,8 @@ func (UnimplementedPDServiceHandler) ReportSplit(context.Context, *connect.Reque
 
 func (UnimplementedPDServiceHandler) GetClusterInfo(context.Context, *connect.Request[v1.GetClusterInfoRequest]) (*connect.Response[v1.GetClusterInfoResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.PDService.GetClusterInfo is not implemented"))
+}
+
+func (UnimplementedPDServiceHandler) SetStoreState(context.Context, *connect.Request[v1.SetStoreStateRequest]) (*connect.Response[v1.SetStoreStateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.PDService.SetStoreState is not implemented"))
 }
