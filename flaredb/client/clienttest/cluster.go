@@ -36,6 +36,7 @@ type Cluster struct {
 	nextID   uint64
 	calls    map[uint64]int // store id -> KV calls
 	batchLog [][]string     // keys of every served batch request
+	states   map[uint64]flaredbv1.StoreState
 
 	pdRegion atomic.Int64 // GetRegion calls
 	pdURL    string
@@ -51,6 +52,7 @@ func NewCluster(t testing.TB, nStores int) *Cluster {
 		data:    make(map[string][]byte),
 		inject:  make(map[uint64][]*flaredbv1.RegionError),
 		calls:   make(map[uint64]int),
+		states:  make(map[uint64]flaredbv1.StoreState),
 		stores:  make(map[uint64]*httptest.Server),
 		nextID:  100,
 	}
@@ -471,7 +473,7 @@ func (p *fakePD) GetAllStores(_ context.Context, _ *connect.Request[flaredbv1.Ge
 	defer f.mu.Unlock()
 	resp := &flaredbv1.GetAllStoresResponse{}
 	for id := uint64(1); id <= uint64(len(f.stores)); id++ {
-		st := &flaredbv1.Store{Id: id, Address: f.stores[id].URL, State: flaredbv1.StoreState_STORE_STATE_UP}
+		st := &flaredbv1.Store{Id: id, Address: f.stores[id].URL, State: f.stateLocked(id)}
 		status := &flaredbv1.StoreStatus{Store: st}
 		for _, r := range f.regions {
 			if peerOnStore(r, id) != nil {
@@ -534,4 +536,24 @@ func (a *fakeAdmin) SplitRegion(_ context.Context, req *connect.Request[flaredbv
 	}
 	left, right := f.splitLocked(string(req.Msg.GetSplitKey()))
 	return connect.NewResponse(&flaredbv1.SplitRegionResponse{Left: left, Right: right}), nil
+}
+
+func (f *Cluster) stateLocked(id uint64) flaredbv1.StoreState {
+	if st, ok := f.states[id]; ok {
+		return st
+	}
+	return flaredbv1.StoreState_STORE_STATE_UP
+}
+
+func (p *fakePD) SetStoreState(_ context.Context, req *connect.Request[flaredbv1.SetStoreStateRequest]) (*connect.Response[flaredbv1.SetStoreStateResponse], error) {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := req.Msg.GetStoreId()
+	srv, ok := f.stores[id]
+	if !ok {
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("no such store"))
+	}
+	f.states[id] = req.Msg.GetState()
+	return connect.NewResponse(&flaredbv1.SetStoreStateResponse{Store: &flaredbv1.Store{Id: id, Address: srv.URL, State: f.stateLocked(id)}}), nil
 }

@@ -106,11 +106,17 @@ func TestRegionStoreClusterCommands(t *testing.T) {
 	if out := mustRun(t, f, "store", "list"); strings.Count(out, "UP") != 3 {
 		t.Fatalf("store list printed %q", out)
 	}
+	if out := mustRun(t, f, "store", "set-state", "2", "offline"); !strings.Contains(out, "OFFLINE") {
+		t.Fatalf("store set-state printed %q", out)
+	}
+	if _, err := run(t, f, "store", "set-state", "2", "gone"); err == nil {
+		t.Fatal("set-state to an unknown state accepted")
+	}
 	var st clusterStatus
 	if err := json.Unmarshal([]byte(mustRun(t, f, "-w", "json", "cluster", "status")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Regions != 2 || st.Stores != 3 || st.StoresUp != 3 || st.UnderReplicated != 0 || !st.Bootstrapped {
+	if st.Regions != 2 || st.Stores != 3 || st.StoresUp != 2 || st.UnderReplicated != 0 || !st.Bootstrapped {
 		t.Fatalf("cluster status = %+v", st)
 	}
 }
