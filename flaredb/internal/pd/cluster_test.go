@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { os.Exit(pdtest.Main(m)) }
 
 // fixture is a real Chainfire member plus what is needed to open PDs on it.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	backend Backend
 	prefix  string
 	clock   *fakeClock
@@ -50,7 +50,7 @@ var (
 // newFixture gives each test its own key prefix on one Chainfire process
 // shared by the package's tests (starting a member per test would
 // dominate the run time).
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a Chainfire process")
