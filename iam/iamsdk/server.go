@@ -76,6 +76,18 @@ type ServerInterceptor struct {
 	seed  maphash.Seed
 	mu    [32]sync.Mutex
 	cache [32]map[string]time.Time // allowed decisions: key -> decided at
+
+	// inflight deduplicates concurrent identical questions to IAM, so a
+	// burst after a cache entry expires costs one call, not one per
+	// request.
+	inflightMu sync.Mutex
+	inflight   map[string]*pending
+}
+
+type pending struct {
+	done chan struct{}
+	ok   bool
+	err  error
 }
 
 // NewServerInterceptor returns an interceptor; Keys, Decider and Map are
@@ -93,7 +105,7 @@ func NewServerInterceptor(cfg ServerConfig) (*ServerInterceptor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &ServerInterceptor{cfg: cfg, seed: maphash.MakeSeed()}
+	s := &ServerInterceptor{cfg: cfg, seed: maphash.MakeSeed(), inflight: map[string]*pending{}}
 	for i := range s.cache {
 		s.cache[i] = map[string]time.Time{}
 	}
@@ -185,9 +197,12 @@ func (s *ServerInterceptor) authorize(ctx context.Context, procedure string, h h
 	if len(chk.ResourceAttributes) == 0 && s.cfg.CacheTTL > 0 && s.cached(key, now) {
 		return WithSubject(ctx, sub), nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	ok, err := s.cfg.Decider.Authorize(cctx, sub.Member, chk.Permission, chk.Resource, chk.ResourceAttributes)
+	var ok bool
+	if len(chk.ResourceAttributes) == 0 {
+		ok, err = s.decideShared(ctx, key, sub.Member, chk)
+	} else {
+		ok, err = s.decide(ctx, sub.Member, chk)
+	}
 	if err != nil {
 		// Fail closed: without a fresh enough answer, nobody gets in.
 		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("authorization unavailable: %w", err))
@@ -200,6 +215,38 @@ func (s *ServerInterceptor) authorize(ctx context.Context, procedure string, h h
 		s.remember(key, now)
 	}
 	return WithSubject(ctx, sub), nil
+}
+
+func (s *ServerInterceptor) decide(ctx context.Context, member string, chk Check) (bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	return s.cfg.Decider.Authorize(cctx, member, chk.Permission, chk.Resource, chk.ResourceAttributes)
+}
+
+// decideShared asks IAM once for all concurrent callers with the same
+// question. The shared call is not cancelled by any one caller leaving;
+// each caller still waits no longer than its own context allows.
+func (s *ServerInterceptor) decideShared(ctx context.Context, key, member string, chk Check) (bool, error) {
+	s.inflightMu.Lock()
+	p, ok := s.inflight[key]
+	if !ok {
+		p = &pending{done: make(chan struct{})}
+		s.inflight[key] = p
+		go func() {
+			p.ok, p.err = s.decide(context.WithoutCancel(ctx), member, chk)
+			s.inflightMu.Lock()
+			delete(s.inflight, key)
+			s.inflightMu.Unlock()
+			close(p.done)
+		}()
+	}
+	s.inflightMu.Unlock()
+	select {
+	case <-p.done:
+		return p.ok, p.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 // WrapUnary checks unary calls.
