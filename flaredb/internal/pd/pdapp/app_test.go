@@ -1,4 +1,4 @@
-package pdapp
+package pdapp_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/flaredb/internal/pd/pdapp"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	"github.com/photoncloud/core/pkg/servertest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
@@ -25,7 +26,7 @@ func TestPlumbing(t *testing.T) {
 	}
 	cf := pdtest.StartChainfire(t)
 	addr := servertest.FreeAddr(t)
-	servertest.RunCommand(t, Command("test", "test"), addr, "--listen-addr", addr, "--chainfire-endpoints", cf.Endpoint)
+	servertest.RunCommand(t, pdapp.Command("test", "test"), addr, "--listen-addr", addr, "--chainfire-endpoints", cf.Endpoint)
 	servertest.CheckPlumbing(t, addr, "flaredb-pd", "flaredb.v1.PDService")
 
 	ctx := context.Background()
@@ -60,7 +61,7 @@ func TestPlumbing(t *testing.T) {
 func TestNotReadyWithoutChainfire(t *testing.T) {
 	addr := servertest.FreeAddr(t)
 	dead := servertest.FreeAddr(t)
-	servertest.RunCommand(t, Command("test", "test"), addr, "--listen-addr", addr, "--chainfire-endpoints", dead, "--chainfire-timeout", "200ms")
+	servertest.RunCommand(t, pdapp.Command("test", "test"), addr, "--listen-addr", addr, "--chainfire-endpoints", dead, "--chainfire-timeout", "200ms")
 	time.Sleep(300 * time.Millisecond)
 	resp, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
@@ -78,7 +79,7 @@ func TestNotReadyWithoutChainfire(t *testing.T) {
 
 func TestRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"--max-replicas", "0"}, {"--chainfire-prefix", "nope"}, {"--max-store-down-time", "0s"}} {
-		cmd := Command("test", "test")
+		cmd := pdapp.Command("test", "test")
 		cmd.SetArgs(append(args, "--listen-addr", "127.0.0.1:0"))
 		if err := cmd.ExecuteContext(context.Background()); err == nil {
 			t.Errorf("%v accepted", args)
