@@ -217,6 +217,7 @@ func (a *Authorizer) UpdateRole(ctx context.Context, act Actor, r *store.Role, e
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = roleScope(old)
 			scope := roleScope(old)
 			if err := v.require(policy.PermRolesSet, scope); err != nil {
 				return err
@@ -244,6 +245,7 @@ func (a *Authorizer) DeleteRole(ctx context.Context, act Actor, name, etag strin
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = roleScope(old)
 			if err := v.require(policy.PermRolesSet, roleScope(old)); err != nil {
 				return err
 			}
@@ -329,6 +331,7 @@ func (a *Authorizer) UpdateBinding(ctx context.Context, act Actor, b *store.Bind
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = old.Resource
 			b.Resource = old.Resource
 			if err := a.conds.ValidateBinding(b); err != nil {
 				return err
@@ -359,6 +362,7 @@ func (a *Authorizer) DeleteBinding(ctx context.Context, act Actor, id, etag stri
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = old.Resource
 			resource = old.Resource
 			if err := v.require(policy.PermBindingsSet, old.Resource); err != nil {
 				return err
@@ -446,6 +450,7 @@ func (a *Authorizer) UpdateDenyPolicy(ctx context.Context, act Actor, d *store.D
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = old.Resource
 			d.Resource = old.Resource
 			if err := a.conds.ValidateDenyPolicy(d); err != nil {
 				return err
@@ -474,6 +479,7 @@ func (a *Authorizer) DeleteDenyPolicy(ctx context.Context, act Actor, id, etag s
 			if err != nil {
 				return err
 			}
+			w.Change.Resource = old.Resource
 			resource = old.Resource
 			if err := v.checkDenyEditable(old); err != nil {
 				return err

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/photoncloud/core/iam/internal/policy"
 	"github.com/photoncloud/core/iam/internal/store"
 )
@@ -373,5 +375,26 @@ func TestDecisionsAreRecorded(t *testing.T) {
 	if len(rec.recs) != 2 || rec.recs[0].Allowed || rec.recs[0].Reason != policy.ReasonNoMatchingBinding ||
 		!rec.recs[1].Allowed || rec.recs[1].BindingIDs[0] != "bnd_bootstrap_admins" || rec.recs[1].Principal != "user:root" {
 		t.Fatalf("records: %+v", rec.recs)
+	}
+}
+
+func TestAdminChangesReachTheStoreHook(t *testing.T) {
+	f := newFixture(t, Config{})
+	var got []store.PolicyChange
+	f.st.SetPolicyHook(func(_ *bolt.Tx, c store.PolicyChange) error { got = append(got, c); return nil })
+	b, _ := f.bind(t, root, "orgs/acme", "roles/flaredb.viewer", "user:bob")
+	// A refused change never reaches the hook (nothing is written).
+	if _, err := f.az.DeleteBinding(context.Background(), as("bob"), b.ID, ""); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("bob deleting: %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("hook called for a refused write: %+v", got)
+	}
+	if _, err := f.az.DeleteBinding(context.Background(), Actor{Principal: "user:root", SourceIP: "192.0.2.7"}, b.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Action != "iam.bindings.delete" || got[1].Resource != "orgs/acme" || got[1].Target != b.ID ||
+		got[1].Actor != "user:root" || got[1].SourceIP != "192.0.2.7" || got[1].Revision != got[0].Revision+1 {
+		t.Fatalf("hook saw %+v", got)
 	}
 }

@@ -128,7 +128,7 @@ func (s *Bolt) WritePolicy(ctx context.Context, change PolicyChange, fn func(w *
 	hook := s.policyHook()
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		before := policyRevisionTx(tx)
-		w := &PolicyWriter{tx: tx, Revision: before}
+		w := &PolicyWriter{tx: tx, Revision: before, Change: &change}
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -157,6 +157,9 @@ type PolicyWriter struct {
 	tx *bolt.Tx
 	// Revision is the policy revision before this write.
 	Revision uint64
+	// Change describes the write to the hook; fn may complete it (for
+	// example with the resource of an object it looked up).
+	Change *PolicyChange
 }
 
 // Tx exposes the transaction, for hooks that add records of their own.

@@ -36,10 +36,11 @@ func TestPolicyWritesAndHook(t *testing.T) {
 		t.Fatalf("write: rev %d err %v hook %+v", rev, err, seen)
 	}
 	rev, err = st.WritePolicy(ctx, PolicyChange{Target: "b1"}, func(w *PolicyWriter) error {
+		w.Change.Resource = "orgs/a"
 		return w.CreateBinding(&Binding{ID: "b1", Resource: "orgs/a", Role: "roles/r1", Members: []string{"user:u"}})
 	})
-	if err != nil || rev != 2 {
-		t.Fatalf("binding: %d %v", rev, err)
+	if err != nil || rev != 2 || seen[1].Resource != "orgs/a" {
+		t.Fatalf("binding: %d %v %+v", rev, err, seen)
 	}
 	// A failing hook aborts the write: no binding, no revision bump. This
 	// is what makes "no change without its audit record" hold.
