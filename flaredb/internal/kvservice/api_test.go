@@ -103,11 +103,26 @@ func TestBadInputIsInvalidArgumentAndWritesNothing(t *testing.T) {
 	huge := make([]byte, region.MaxValueSize+1)
 	noEpoch := &flaredbv1.Context{RegionId: rc.GetRegionId()}
 	cases := map[string]func() error{
-		"put empty key":       func() error { _, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Value: []byte("v")})); return err },
-		"put oversized key":   func() error { _, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Key: big})); return err },
-		"put oversized value": func() error { _, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Key: []byte("v"), Value: huge})); return err },
-		"put no context":      func() error { _, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Key: []byte("v")})); return err },
-		"put no epoch":        func() error { _, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: noEpoch, Key: []byte("v")})); return err },
+		"put empty key": func() error {
+			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Value: []byte("v")}))
+			return err
+		},
+		"put oversized key": func() error {
+			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Key: big}))
+			return err
+		},
+		"put oversized value": func() error {
+			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: rc, Key: []byte("v"), Value: huge}))
+			return err
+		},
+		"put no context": func() error {
+			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Key: []byte("v")}))
+			return err
+		},
+		"put no epoch": func() error {
+			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: noEpoch, Key: []byte("v")}))
+			return err
+		},
 		"put region 0": func() error {
 			_, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: &flaredbv1.Context{RegionEpoch: rc.GetRegionEpoch()}, Key: []byte("v")}))
 			return err
@@ -116,8 +131,14 @@ func TestBadInputIsInvalidArgumentAndWritesNothing(t *testing.T) {
 			_, err := kv.BatchPut(ctx, connect.NewRequest(&flaredbv1.BatchPutRequest{Context: rc, Pairs: []*flaredbv1.KvPair{{Key: []byte("v"), Value: []byte("1")}, {Value: []byte("2")}}}))
 			return err
 		},
-		"batch put nothing": func() error { _, err := kv.BatchPut(ctx, connect.NewRequest(&flaredbv1.BatchPutRequest{Context: rc})); return err },
-		"get empty key":     func() error { _, err := kv.Get(ctx, connect.NewRequest(&flaredbv1.GetRequest{Context: rc})); return err },
+		"batch put nothing": func() error {
+			_, err := kv.BatchPut(ctx, connect.NewRequest(&flaredbv1.BatchPutRequest{Context: rc}))
+			return err
+		},
+		"get empty key": func() error {
+			_, err := kv.Get(ctx, connect.NewRequest(&flaredbv1.GetRequest{Context: rc}))
+			return err
+		},
 		"scan start > end": func() error {
 			_, err := kv.Scan(ctx, connect.NewRequest(&flaredbv1.ScanRequest{Context: rc, StartKey: []byte("z"), EndKey: []byte("a")}))
 			return err
