@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
@@ -44,6 +45,8 @@ type Config struct {
 	// IDBatch is how many ids one allocator round trip reserves.
 	IDBatch uint64
 	Logger  *slog.Logger
+	// Registerer receives PD's Prometheus metrics; nil skips them.
+	Registerer prometheus.Registerer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -74,6 +77,7 @@ type Cluster struct {
 	meta *metaStore
 	ids  *idAllocator
 	log  *slog.Logger
+	m    *metrics
 
 	// writeMu serialises state changes end to end (check, persist, apply),
 	// so what is in memory is never ahead of Chainfire and never decided
@@ -103,6 +107,12 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		regions: newRegionTree(),
 		pending: make(map[uint64]*pendingOp),
 	}
+	m, err := newMetrics(cfg.Registerer, c)
+	if err != nil {
+		return nil, fmt.Errorf("pd: metrics: %w", err)
+	}
+	c.m = m
+	c.ids.onReserve = m.idBatch
 	id, err := meta.loadClusterID(ctx)
 	if err != nil {
 		return nil, err
@@ -338,8 +348,18 @@ func (c *Cluster) RegionHeartbeat(ctx context.Context, info *flaredbv1.RegionInf
 	if c.ClusterID() == 0 {
 		return nil, ErrNotBootstrapped
 	}
-	if err := c.updateRegionsLocked(ctx, info); err != nil {
+	changed, err := c.updateRegionsLocked(ctx, info)
+	switch {
+	case errors.Is(err, errStale):
+		c.m.heartbeat("stale")
 		return nil, err
+	case err != nil:
+		c.m.heartbeat("error")
+		return nil, err
+	case changed:
+		c.m.heartbeat("updated")
+	default:
+		c.m.heartbeat("unchanged")
 	}
 	return c.checkReplicasLocked(ctx, info)
 }
@@ -364,8 +384,9 @@ func findPeer(r *flaredbv1.Region, id uint64) *flaredbv1.Peer {
 
 // updateRegionsLocked applies region updates that must land together (one
 // heartbeat, or a split's two halves): each must be newer than everything
-// it overlaps in the current table. writeMu must be held.
-func (c *Cluster) updateRegionsLocked(ctx context.Context, infos ...*flaredbv1.RegionInfo) error {
+// it overlaps in the current table. It reports whether metadata changed
+// (false: only statistics). writeMu must be held.
+func (c *Cluster) updateRegionsLocked(ctx context.Context, infos ...*flaredbv1.RegionInfo) (bool, error) {
 	c.mu.RLock()
 	replaced := make(map[uint64]*flaredbv1.RegionInfo)
 	var changed []*flaredbv1.RegionInfo
@@ -374,14 +395,14 @@ func (c *Cluster) updateRegionsLocked(ctx context.Context, infos ...*flaredbv1.R
 		if err != nil {
 			c.mu.RUnlock()
 			if errors.Is(err, errStale) {
-				return err
+				return false, err
 			}
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return false, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		if len(infos) == 1 && len(olds) == 1 && sameMeta(olds[0], info) {
 			c.mu.RUnlock()
 			c.updateStats(olds[0], info)
-			return nil
+			return false, nil
 		}
 		for _, o := range olds {
 			replaced[o.GetRegion().GetId()] = o
@@ -396,7 +417,7 @@ func (c *Cluster) updateRegionsLocked(ctx context.Context, infos ...*flaredbv1.R
 		}
 	}
 	if err := c.meta.saveRegions(ctx, changed, del); err != nil {
-		return err
+		return false, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -412,7 +433,7 @@ func (c *Cluster) updateRegionsLocked(ctx context.Context, infos ...*flaredbv1.R
 	for _, id := range del {
 		delete(c.pending, id)
 	}
-	return nil
+	return true, nil
 }
 
 func containsRegion(infos []*flaredbv1.RegionInfo, id uint64) bool {
@@ -469,6 +490,7 @@ func (c *Cluster) checkReplicasLocked(ctx context.Context, info *flaredbv1.Regio
 		return nil, nil
 	}
 	c.pending[r.GetId()] = &pendingOp{op: op, confVer: r.GetEpoch().GetConfVer(), created: now}
+	c.m.operator(op, decision.addStore != 0)
 	c.log.Info("replica checker", "region", r.GetId(), "remove", op.GetRemove(), "peer", op.GetPeer().GetId(), "store", op.GetPeer().GetStoreId())
 	return proto.CloneOf(op), nil
 }
@@ -522,10 +544,11 @@ func (c *Cluster) ReportSplit(ctx context.Context, left, right *flaredbv1.Region
 		leaderStore = parent.GetLeader().GetStoreId()
 	}
 	c.mu.RUnlock()
-	return c.updateRegionsLocked(ctx,
+	_, err := c.updateRegionsLocked(ctx,
 		&flaredbv1.RegionInfo{Region: proto.CloneOf(left), Leader: peerOnStore(left, leaderStore)},
 		&flaredbv1.RegionInfo{Region: proto.CloneOf(right), Leader: peerOnStore(right, leaderStore)},
 	)
+	return err
 }
 
 func peerOnStore(r *flaredbv1.Region, storeID uint64) *flaredbv1.Peer {

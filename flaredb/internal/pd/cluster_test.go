@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
@@ -284,7 +286,7 @@ func TestRestartRecoversRoutingTable(t *testing.T) {
 func TestStaleHeartbeatsDiscarded(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	c := f.open(Config{MaxReplicas: 1})
+	c := f.open(Config{MaxReplicas: 1, Registerer: prometheus.NewRegistry()})
 	parent := bootstrap(t, c).GetRegion()
 	left, right := split(t, c, parent, "k")
 	// Membership change on the left child: conf_ver + 1.
@@ -309,6 +311,9 @@ func TestStaleHeartbeatsDiscarded(t *testing.T) {
 	}
 	if err := c.ReportSplit(ctx, left, right); !errors.Is(err, errStale) {
 		t.Errorf("replayed split report = %v, want errStale", err)
+	}
+	if got := testutil.ToFloat64(c.m.heartbeats.WithLabelValues("stale")); got != 3 {
+		t.Errorf("stale heartbeats counted %v, want 3", got)
 	}
 	sameRouting(t, routing(c), want)
 	sameRouting(t, routing(f.open(Config{})), want)

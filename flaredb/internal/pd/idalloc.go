@@ -23,6 +23,8 @@ const maxAllocAttempts = 16
 type idAllocator struct {
 	meta  *metaStore
 	batch uint64
+	// onReserve, when set, is called after each reserved batch.
+	onReserve func()
 
 	mu   sync.Mutex
 	next uint64 // next id to hand out
@@ -76,6 +78,9 @@ func (a *idAllocator) reserve(ctx context.Context) error {
 		}
 		if resp.GetSucceeded() {
 			a.next, a.end = cur+1, newEnd
+			if a.onReserve != nil {
+				a.onReserve()
+			}
 			return nil
 		}
 	}

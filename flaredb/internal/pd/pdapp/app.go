@@ -103,6 +103,7 @@ func Run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 			MaxReplicas:      cfg.MaxReplicas,
 			MaxStoreDownTime: cfg.MaxStoreDownTime,
 			Logger:           srv.Logger(),
+			Registerer:       rt.Telemetry.Registry,
 		})
 		if err != nil {
 			return // ctx ended

@@ -2,8 +2,10 @@ package pdapp_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +48,17 @@ func TestPlumbing(t *testing.T) {
 	got, err := c.GetRegion(ctx, connect.NewRequest(&flaredbv1.GetRegionRequest{Key: []byte("anything")}))
 	if err != nil || got.Msg.GetRegion().GetPeers()[0].GetStoreId() != store.GetId() {
 		t.Fatalf("GetRegion after bootstrap = %v, %v", got, err)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"flaredb_pd_regions 1", "flaredb_pd_regions_under_replicated 1", `flaredb_pd_stores{state="up"} 1`, "flaredb_pd_id_batches_total 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	wrong := &flaredbv1.PDHeader{ClusterId: boot.Msg.GetClusterId() + 1}
 	if _, err := c.GetRegion(ctx, connect.NewRequest(&flaredbv1.GetRegionRequest{Header: wrong})); connect.CodeOf(err) != connect.CodeFailedPrecondition {
