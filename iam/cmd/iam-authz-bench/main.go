@@ -23,10 +23,11 @@ func main() {
 	bindings := flag.Int("bindings", 10_000, "bindings to seed")
 	connectProto := flag.Bool("connect", false, "use the Connect protocol instead of gRPC")
 	only := flag.String("only", "", "run only: inprocess or rpc")
+	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *workers, *conns, *bindings, *connectProto, *only); err != nil {
+	if err := run(ctx, *n, *workers, *conns, *bindings, *connectProto, *only, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
 		os.Exit(1)
 	}
@@ -38,7 +39,7 @@ func line(name string, r authzbench.Result) {
 		100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
 }
 
-func run(ctx context.Context, n, workers, conns, bindings int, connectProto bool, only string) error {
+func run(ctx context.Context, n, workers, conns, bindings int, connectProto bool, only string, batch int) error {
 	sh := authzbench.DefaultShape()
 	sh.Bindings = bindings
 	fmt.Printf("policy: %d bindings over %d resources, %d users in %d groups, %d%% conditional\n",
@@ -84,6 +85,13 @@ func run(ctx context.Context, n, workers, conns, bindings int, connectProto bool
 		qs := sd.Questions(n, 5, m.ws)
 		authzbench.Run(ctx, qs[:min(n, 5000)], workers, ask)
 		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, conns, workers), authzbench.Run(ctx, qs, workers, ask))
+		if batch > 0 {
+			res, err := authzbench.RPCBatch(ctx, srv, sd, qs, batch, 4)
+			if err != nil {
+				return err
+			}
+			line(fmt.Sprintf("rpc %s batch of %d", m.name, batch), res)
+		}
 		if err := srv.Stop(); err != nil {
 			return err
 		}

@@ -139,3 +139,41 @@ func RPCAsk(ctx context.Context, s *Server, sd *Seeded, conns int, connectProto 
 		return resp.Msg.GetAllowed(), nil
 	}, nil
 }
+
+// RPCBatch asks questions in BatchAuthorize calls of size each, from
+// workers concurrent callers, and reports per-decision throughput and
+// per-call latency.
+func RPCBatch(ctx context.Context, s *Server, sd *Seeded, qs []Question, size, workers int) (Result, error) {
+	tok, err := iamtest.ClientCredentials(ctx, s.Base, sd.ClientID, sd.Secret)
+	if err != nil {
+		return Result{}, err
+	}
+	client := iamv1connect.NewAuthzServiceClient(h2c(), s.Base)
+	var batches []Question // one representative per batch, for Run
+	for i := 0; i+size <= len(qs); i += size {
+		batches = append(batches, Question{Resource: fmt.Sprint(i)})
+	}
+	var allowed atomic.Int64
+	res := Run(ctx, batches, workers, func(ctx context.Context, b Question) (bool, error) {
+		var start int
+		fmt.Sscan(b.Resource, &start)
+		req := &iamv1.BatchAuthorizeRequest{}
+		for _, q := range qs[start : start+size] {
+			req.Requests = append(req.Requests, &iamv1.AuthorizeRequest{Principal: q.Principal, Permission: q.Permission, Resource: q.Resource})
+		}
+		r := connect.NewRequest(req)
+		r.Header().Set("Authorization", "Bearer "+tok)
+		resp, err := client.BatchAuthorize(ctx, r)
+		if err != nil {
+			return false, err
+		}
+		for _, d := range resp.Msg.GetResponses() {
+			if d.GetAllowed() {
+				allowed.Add(1)
+			}
+		}
+		return false, nil
+	})
+	res.Decisions, res.Allowed = len(batches)*size, int(allowed.Load())
+	return res, nil
+}
