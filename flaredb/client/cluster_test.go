@@ -1,0 +1,145 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/photoncloud/core/flaredb/client"
+	"github.com/photoncloud/core/flaredb/internal/app"
+	"github.com/photoncloud/core/flaredb/internal/pd/pdapptest"
+	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
+	"github.com/photoncloud/core/pkg/servertest"
+	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
+	"github.com/photoncloud/core/proto/flaredb/v1/flaredbv1connect"
+)
+
+func TestMain(m *testing.M) { os.Exit(pdtest.Main(m)) }
+
+// TestFullStack runs the real thing: a Chainfire process, a PD keeping its
+// state there, and three stores that bootstrap through PD, split as they
+// fill and get their replicas from PD's replica checker. The client writes
+// enough to split the key space many times, then every key must be
+// readable and every scan, forwards and backwards, across region
+// boundaries must return the keys in order with no duplicate or gap.
+func TestFullStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chainfire, PD and three stores")
+	}
+	cf := pdtest.StartChainfire(t)
+	pdAddr := pdapptest.StartPD(t, cf.Endpoint)
+	for i := 1; i <= 3; i++ {
+		addr, raft := servertest.FreeAddr(t), servertest.FreeAddr(t)
+		servertest.RunCommand(t, app.Command("test", "test"), addr,
+			"--name", fmt.Sprintf("store-%d", i), "--listen-addr", addr, "--raft-addr", raft,
+			"--data-dir", t.TempDir(), "--pd-endpoints", pdAddr, "--log-level", "warn",
+			"--region-split-keys", "150", "--split-check-interval", "200ms",
+			"--store-heartbeat-interval", "300ms", "--region-heartbeat-interval", "300ms")
+	}
+	c, err := client.New([]string{pdAddr}, client.WithRetryBudget(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	const n = 1500
+	want := make([]string, 0, n)
+	for i := 0; i < n; i += 50 {
+		var batch []client.KV
+		for j := i; j < i+50; j++ {
+			k := fmt.Sprintf("key%05d", (j*7919)%n) // spread writes over the key space
+			batch = append(batch, client.KV{Key: []byte(k), Value: []byte("v" + k)})
+			want = append(want, k)
+		}
+		if err := c.BatchPut(ctx, batch); err != nil {
+			t.Fatalf("BatchPut at %d: %v", i, err)
+		}
+	}
+	sort.Strings(want)
+
+	regions := waitRegions(ctx, t, pdAddr, 5)
+	t.Logf("%d regions after %d keys", len(regions), n)
+
+	got, err := c.Scan(ctx, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, "forward scan", got, want)
+	got, err = c.Scan(ctx, nil, nil, 0, client.Reverse())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := append([]string(nil), want...)
+	sort.Sort(sort.Reverse(sort.StringSlice(rev)))
+	checkKeys(t, "reverse scan", got, rev)
+	// A range and a limit that straddle region boundaries.
+	got, err = c.Scan(ctx, []byte(want[100]), []byte(want[1300]), 700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, "bounded scan", got, want[100:800])
+
+	keys := make([][]byte, len(want))
+	for i, k := range want {
+		keys[i] = []byte(k)
+	}
+	pairs, err := c.BatchGet(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, "batch get", pairs, want)
+	for _, kv := range pairs {
+		if string(kv.Value) != "v"+string(kv.Key) {
+			t.Fatalf("%s = %q", kv.Key, kv.Value)
+		}
+	}
+	res, err := c.CompareAndSwap(ctx, client.CAS{Key: []byte(want[7]), Previous: []byte("v" + want[7]), Value: []byte("swapped")})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("CAS = %+v, %v", res, err)
+	}
+}
+
+// waitRegions waits until PD knows at least min regions and every region
+// has three peers (the replica checker grew them), and returns them.
+func waitRegions(ctx context.Context, t *testing.T, pdAddr string, min int) []*flaredbv1.RegionInfo {
+	t.Helper()
+	pd := flaredbv1connect.NewPDServiceClient(servertest.HTTP2Client(), "http://"+pdAddr, connect.WithGRPC())
+	var last []*flaredbv1.RegionInfo
+	for {
+		resp, err := pd.ScanRegions(ctx, connect.NewRequest(&flaredbv1.ScanRegionsRequest{}))
+		if err == nil {
+			last = resp.Msg.GetRegions()
+			ok := len(last) >= min
+			for _, r := range last {
+				ok = ok && len(r.GetRegion().GetPeers()) == 3
+			}
+			if ok {
+				return last
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("regions never reached %d with 3 peers each; last: %v", min, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func checkKeys(t *testing.T, what string, got []client.KV, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d keys, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if string(got[i].Key) != want[i] {
+			t.Fatalf("%s: key %d is %q, want %q", what, i, got[i].Key, want[i])
+		}
+	}
+}
