@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/photoncloud/core/flaredb/client"
 	"github.com/photoncloud/core/flaredb/internal/app"
@@ -32,7 +33,8 @@ func TestFullStack(t *testing.T) {
 		t.Skip("starts Chainfire, PD and three stores")
 	}
 	cf := pdtest.StartChainfire(t)
-	pdAddr := pdapptest.StartPD(t, cf.Endpoint)
+	pdProc := pdapptest.Start(t, cf.Endpoint)
+	pdAddr := pdProc.Addr
 	for i := 1; i <= 3; i++ {
 		addr, raft := servertest.FreeAddr(t), servertest.FreeAddr(t)
 		servertest.RunCommand(t, app.Command("test", "test"), addr,
@@ -103,6 +105,63 @@ func TestFullStack(t *testing.T) {
 	res, err := c.CompareAndSwap(ctx, client.CAS{Key: []byte(want[7]), Previous: []byte("v" + want[7]), Value: []byte("swapped")})
 	if err != nil || !res.Succeeded {
 		t.Fatalf("CAS = %+v, %v", res, err)
+	}
+
+	// PD restarts: it recovers the same routing table from Chainfire, and
+	// a client with a cold cache finds every key through it.
+	before := stableRegions(ctx, t, pdAddr)
+	pdProc.Restart()
+	after := scanRegions(ctx, t, pdAddr)
+	if len(after) != len(before) {
+		t.Fatalf("after PD restart %d regions, before %d", len(after), len(before))
+	}
+	for i := range after {
+		if !proto.Equal(after[i].GetRegion(), before[i].GetRegion()) {
+			t.Fatalf("after PD restart region %d is %v, before %v", i, after[i].GetRegion(), before[i].GetRegion())
+		}
+	}
+	cold, err := client.New([]string{pdAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cold.Close()
+	got, err = cold.Scan(ctx, nil, nil, 0, client.KeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, "scan after PD restart", got, want)
+}
+
+func scanRegions(ctx context.Context, t *testing.T, pdAddr string) []*flaredbv1.RegionInfo {
+	t.Helper()
+	pd := flaredbv1connect.NewPDServiceClient(servertest.HTTP2Client(), "http://"+pdAddr, connect.WithGRPC())
+	resp, err := pd.ScanRegions(ctx, connect.NewRequest(&flaredbv1.ScanRegionsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Msg.GetRegions()
+}
+
+// stableRegions waits until the routing table stops changing (splits and
+// membership changes have settled) and returns it.
+func stableRegions(ctx context.Context, t *testing.T, pdAddr string) []*flaredbv1.RegionInfo {
+	t.Helper()
+	prev := scanRegions(ctx, t, pdAddr)
+	for {
+		select {
+		case <-ctx.Done():
+			t.Fatal("routing table never settled")
+		case <-time.After(time.Second):
+		}
+		cur := scanRegions(ctx, t, pdAddr)
+		same := len(cur) == len(prev)
+		for i := 0; same && i < len(cur); i++ {
+			same = proto.Equal(cur[i].GetRegion(), prev[i].GetRegion())
+		}
+		if same {
+			return cur
+		}
+		prev = cur
 	}
 }
 
