@@ -38,6 +38,10 @@ type Cluster struct {
 	impl    Impl
 	members []*Member
 	timeout time.Duration
+
+	// What a member joining later needs (see grow.go).
+	bin, dir, logDir, token, level string
+	extraFlags                     []string
 }
 
 // stopTimeout bounds how long a member may take to exit after SIGTERM before
@@ -89,7 +93,7 @@ func Start(t testing.TB, cfg Config) *Cluster {
 		t.Fatalf("cluster: %v", err)
 	}
 
-	c := &Cluster{t: t, impl: impl, timeout: timeout}
+	c := &Cluster{t: t, impl: impl, timeout: timeout, bin: bin, dir: dir, logDir: logDir, level: level, extraFlags: cfg.ExtraFlags}
 	var initial []string
 	for i := range n {
 		m := &Member{
@@ -105,6 +109,7 @@ func Start(t testing.TB, cfg Config) *Cluster {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	token := "compat-" + randomHex(6)
+	c.token = token
 	for _, m := range c.members {
 		// The flag set both etcd and Chainfire understand. A restart reuses
 		// it unchanged: with an existing data directory both ignore the

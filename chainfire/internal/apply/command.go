@@ -39,6 +39,12 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 			return nil, err
 		}
 		return nil, nil
+	case *chainfirev1.RaftCommand_MemberRecord:
+		return nil, a.members.record(b, c.MemberRecord)
+	case *chainfirev1.RaftCommand_MemberForget:
+		return nil, a.members.forget(b, c.MemberForget.GetId())
+	case *chainfirev1.RaftCommand_Alarm:
+		return a.members.alarm(b, c.Alarm)
 	}
 	return nil, errors.New("apply: unknown command")
 }

@@ -13,19 +13,35 @@ import (
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 )
 
-var membersBucket = []byte("members")
+var (
+	membersBucket = []byte("members")
+	// clusterBucket holds cluster-wide records: the cluster id (recorded
+	// when the first member is added, so joiners adopt it) and alarms.
+	clusterBucket = []byte("cluster")
+	clusterIDKey  = []byte("id")
+)
 
 // Members is the replicated table of what members announced about
 // themselves (name, client and peer URLs), kept in the store's bbolt file so
 // it is written atomically with the entry that changed it and travels in
 // snapshots.
 type Members struct {
-	mu   sync.RWMutex
-	byID map[uint64]*chainfirev1.MemberAttributes
+	mu        sync.RWMutex
+	byID      map[uint64]*chainfirev1.MemberAttributes
+	clusterID uint64
+	alarms    map[alarmKey]struct{}
 }
 
 func newMembers() *Members {
-	return &Members{byID: make(map[uint64]*chainfirev1.MemberAttributes)}
+	return &Members{byID: make(map[uint64]*chainfirev1.MemberAttributes), alarms: map[alarmKey]struct{}{}}
+}
+
+// ClusterID is the cluster id recorded in the replicated state, 0 if none
+// was (a cluster that never changed membership).
+func (m *Members) ClusterID() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.clusterID
 }
 
 // Get returns the attributes member id announced, if any.
@@ -75,9 +91,68 @@ func (m *Members) load(store *mvcc.Store) error {
 	if err != nil {
 		return fmt.Errorf("apply: load members: %w", err)
 	}
+	var clusterID uint64
+	alarms := map[alarmKey]struct{}{}
+	err = store.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(clusterBucket)
+		if b == nil {
+			return nil
+		}
+		if v := b.Get(clusterIDKey); len(v) == 8 {
+			clusterID = binary.BigEndian.Uint64(v)
+		}
+		return loadAlarms(b, alarms)
+	})
+	if err != nil {
+		return fmt.Errorf("apply: load cluster records: %w", err)
+	}
 	m.mu.Lock()
-	m.byID = loaded
+	m.byID, m.clusterID, m.alarms = loaded, clusterID, alarms
 	m.mu.Unlock()
+	return nil
+}
+
+// record stores an added (or updated) member's peer URLs, keeping what
+// it published itself, and the cluster id if none is recorded yet.
+func (m *Members) record(b *mvcc.Batch, r *chainfirev1.MemberRecord) error {
+	m.mu.RLock()
+	cur, ok := m.byID[r.GetId()]
+	known := m.clusterID
+	m.mu.RUnlock()
+	a := &chainfirev1.MemberAttributes{Id: r.GetId(), PeerUrls: r.GetPeerUrls()}
+	if ok {
+		a.Name, a.ClientUrls = cur.GetName(), cur.GetClientUrls()
+	}
+	if known == 0 && r.GetClusterId() != 0 {
+		bucket, err := b.Tx().CreateBucketIfNotExists(clusterBucket)
+		if err != nil {
+			return fmt.Errorf("apply: cluster bucket: %w", err)
+		}
+		if err := bucket.Put(clusterIDKey, binary.BigEndian.AppendUint64(nil, r.GetClusterId())); err != nil {
+			return fmt.Errorf("apply: store cluster id: %w", err)
+		}
+		id := r.GetClusterId()
+		b.OnCommit(func(int64, []mvcc.Event) {
+			m.mu.Lock()
+			m.clusterID = id
+			m.mu.Unlock()
+		})
+	}
+	return m.publish(b, a)
+}
+
+// forget drops a removed member's attributes.
+func (m *Members) forget(b *mvcc.Batch, id uint64) error {
+	if bucket := b.Tx().Bucket(membersBucket); bucket != nil {
+		if err := bucket.Delete(binary.BigEndian.AppendUint64(nil, id)); err != nil {
+			return fmt.Errorf("apply: forget member: %w", err)
+		}
+	}
+	b.OnCommit(func(int64, []mvcc.Event) {
+		m.mu.Lock()
+		delete(m.byID, id)
+		m.mu.Unlock()
+	})
 	return nil
 }
 

@@ -21,12 +21,12 @@ func Register(srv *server.Server, m *member.Member, opts Options) {
 	if opts.MaxTxnOps <= 0 {
 		opts.MaxTxnOps = DefaultMaxTxnOps
 	}
-	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}))
+	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}, learnerGuard{m}))
 	srv.Mount(etcdserverpbconnect.NewKVHandler(&KV{m: m, maxTxnOps: opts.MaxTxnOps}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewMaintenanceHandler(&Maintenance{m: m, quota: opts.QuotaBackendBytes}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewWatchHandler(etcdserverpbconnect.UnimplementedWatchHandler{}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewLeaseHandler(etcdserverpbconnect.UnimplementedLeaseHandler{}, hopts...))
-	srv.Mount(etcdserverpbconnect.NewClusterHandler(etcdserverpbconnect.UnimplementedClusterHandler{}, hopts...))
+	srv.Mount(etcdserverpbconnect.NewClusterHandler(&Cluster{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewAuthHandler(etcdserverpbconnect.UnimplementedAuthHandler{}, hopts...))
 	srv.Mount(chainfirev1connect.NewMemberServiceHandler(memberService{m}, srv.HandlerOptions()...))
 }

@@ -50,4 +50,16 @@ var (
 	Unhealthy           = def(connect.CodeUnavailable, "etcdserver: unhealthy cluster")
 	LearnerNotSupported = def(connect.CodeFailedPrecondition, "etcdserver: rpc not supported for learner")
 	WatchCanceled       = def(connect.CodeCanceled, "etcdserver: watch canceled")
+
+	// Membership and maintenance.
+	MemberExist          = def(connect.CodeFailedPrecondition, "etcdserver: member ID already exist")
+	PeerURLExist         = def(connect.CodeFailedPrecondition, "etcdserver: Peer URLs already exists")
+	MemberNotEnoughStart = def(connect.CodeFailedPrecondition, "etcdserver: re-configuration failed due to not enough started members")
+	MemberBadURLs        = def(connect.CodeInvalidArgument, "etcdserver: given member URLs are invalid")
+	MemberNotFound       = def(connect.CodeNotFound, "etcdserver: member not found")
+	MemberNotLearner     = def(connect.CodeFailedPrecondition, "etcdserver: can only promote a learner member")
+	LearnerNotReady      = def(connect.CodeFailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader")
+	TooManyLearners      = def(connect.CodeFailedPrecondition, "etcdserver: too many learner members in cluster")
+	BadLeaderTransferee  = def(connect.CodeFailedPrecondition, "etcdserver: bad leader transferee")
+	Corrupt              = def(connect.CodeDataLoss, "etcdserver: corrupt cluster")
 )

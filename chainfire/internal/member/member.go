@@ -62,6 +62,7 @@ type Member struct {
 	forwarder *forwarder
 	reads     *coalesce.Group[uint64] // a follower's shared read-index requests
 	metrics   *metrics
+	maint     *maintenance
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -79,6 +80,7 @@ func Start(cfg Config) (*Member, error) {
 	m := &Member{cfg: cfg, log: cfg.Logger, peers: newPeerClients()}
 	m.forwarder = newForwarder(m)
 	m.metrics = newMetrics()
+	m.maint = newMaintenance()
 	m.reads = coalesce.New(m.askLeaderReadIndex)
 	if err := m.computeIDs(); err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func Start(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	if cfg.Registerer != nil {
-		if err := m.registerMetrics(cfg.Registerer); err != nil {
+		if err := errors.Join(m.registerMetrics(cfg.Registerer), m.maint.register(cfg.Registerer)); err != nil {
 			_ = m.node.Close()
 			store.Close()
 			return nil, fmt.Errorf("member: metrics: %w", err)
@@ -197,7 +199,14 @@ func (m *Member) Close() error {
 
 // ID is this member's id; ClusterID the cluster's.
 func (m *Member) ID() uint64        { return m.id }
-func (m *Member) ClusterID() uint64 { return m.clusterID }
+func (m *Member) ClusterID() uint64 {
+	// A member that joined an existing cluster cannot derive the id from
+	// its --initial-cluster; it adopts the one recorded through Raft.
+	if id := m.applier.Members().ClusterID(); id != 0 {
+		return id
+	}
+	return m.clusterID
+}
 
 // Store is the member's MVCC store.
 func (m *Member) Store() *mvcc.Store { return m.store }
@@ -208,7 +217,7 @@ func (m *Member) Node() *raftnode.Node { return m.node }
 // Header returns a response header at store revision rev.
 func (m *Member) Header(rev int64) *pb.ResponseHeader {
 	return &pb.ResponseHeader{
-		ClusterId: m.clusterID,
+		ClusterId: m.ClusterID(),
 		MemberId:  m.id,
 		Revision:  rev,
 		RaftTerm:  m.store.AppliedTerm(),
@@ -220,7 +229,7 @@ func (m *Member) StampHeader(h *pb.ResponseHeader) {
 	if h == nil {
 		return
 	}
-	h.ClusterId, h.MemberId, h.RaftTerm = m.clusterID, m.id, m.store.AppliedTerm()
+	h.ClusterId, h.MemberId, h.RaftTerm = m.ClusterID(), m.id, m.store.AppliedTerm()
 }
 
 // HasLeader reports whether this member knows a leader.

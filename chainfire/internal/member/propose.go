@@ -13,6 +13,7 @@ import (
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/raftnode"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
+	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
 
 func raftAddress(hostPort string) raft.ServerAddress { return raft.ServerAddress(hostPort) }
@@ -156,11 +157,18 @@ func (m *Member) timeoutError(ctx context.Context) error {
 // --quota-backend-bytes; deletes and compaction still pass so space can be
 // reclaimed.
 func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
+	if err := m.checkAlarms(cmd); err != nil {
+		return err
+	}
 	if m.cfg.QuotaBackendBytes <= 0 {
 		return nil
 	}
-	switch cmd.GetCommand().(type) {
-	case *chainfirev1.RaftCommand_Put, *chainfirev1.RaftCommand_Txn:
+	switch c := cmd.GetCommand().(type) {
+	case *chainfirev1.RaftCommand_Put:
+	case *chainfirev1.RaftCommand_Txn:
+		if !txnAddsData(c.Txn) {
+			return nil
+		}
 	default:
 		return nil
 	}
@@ -169,6 +177,7 @@ func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
 		return err
 	}
 	if size+int64(proto.Size(cmd)) > m.cfg.QuotaBackendBytes {
+		m.raiseAlarm(pb.AlarmType_NOSPACE, &m.maint.raisingNoSpace)
 		return etcderr.NoSpace
 	}
 	return nil

@@ -35,6 +35,9 @@ type RaftCommand struct {
 	//	*RaftCommand_Txn
 	//	*RaftCommand_Compaction
 	//	*RaftCommand_PublishAttributes
+	//	*RaftCommand_MemberRecord
+	//	*RaftCommand_MemberForget
+	//	*RaftCommand_Alarm
 	Command       isRaftCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -122,6 +125,33 @@ func (x *RaftCommand) GetPublishAttributes() *MemberAttributes {
 	return nil
 }
 
+func (x *RaftCommand) GetMemberRecord() *MemberRecord {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_MemberRecord); ok {
+			return x.MemberRecord
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetMemberForget() *MemberForget {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_MemberForget); ok {
+			return x.MemberForget
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetAlarm() *etcdserverpb.AlarmRequest {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_Alarm); ok {
+			return x.Alarm
+		}
+	}
+	return nil
+}
+
 type isRaftCommand_Command interface {
 	isRaftCommand_Command()
 }
@@ -148,6 +178,20 @@ type RaftCommand_PublishAttributes struct {
 	PublishAttributes *MemberAttributes `protobuf:"bytes,5,opt,name=publish_attributes,json=publishAttributes,proto3,oneof"`
 }
 
+type RaftCommand_MemberRecord struct {
+	// Membership bookkeeping (issue 5): numbered from 30 so other command
+	// families can grow below without clashing.
+	MemberRecord *MemberRecord `protobuf:"bytes,30,opt,name=member_record,json=memberRecord,proto3,oneof"`
+}
+
+type RaftCommand_MemberForget struct {
+	MemberForget *MemberForget `protobuf:"bytes,31,opt,name=member_forget,json=memberForget,proto3,oneof"`
+}
+
+type RaftCommand_Alarm struct {
+	Alarm *etcdserverpb.AlarmRequest `protobuf:"bytes,32,opt,name=alarm,proto3,oneof"`
+}
+
 func (*RaftCommand_Put) isRaftCommand_Command() {}
 
 func (*RaftCommand_DeleteRange) isRaftCommand_Command() {}
@@ -157,6 +201,121 @@ func (*RaftCommand_Txn) isRaftCommand_Command() {}
 func (*RaftCommand_Compaction) isRaftCommand_Command() {}
 
 func (*RaftCommand_PublishAttributes) isRaftCommand_Command() {}
+
+func (*RaftCommand_MemberRecord) isRaftCommand_Command() {}
+
+func (*RaftCommand_MemberForget) isRaftCommand_Command() {}
+
+func (*RaftCommand_Alarm) isRaftCommand_Command() {}
+
+// MemberRecord records a member the cluster added or whose peer URLs were
+// updated, before its Raft configuration change, so every member can name
+// it; it also carries the cluster id a member joining an existing cluster
+// must adopt.
+type MemberRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PeerUrls      []string               `protobuf:"bytes,2,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClusterId     uint64                 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberRecord) Reset() {
+	*x = MemberRecord{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberRecord) ProtoMessage() {}
+
+func (x *MemberRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberRecord.ProtoReflect.Descriptor instead.
+func (*MemberRecord) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MemberRecord) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MemberRecord) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *MemberRecord) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+// MemberForget drops a removed member's recorded attributes.
+type MemberForget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberForget) Reset() {
+	*x = MemberForget{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberForget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberForget) ProtoMessage() {}
+
+func (x *MemberForget) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberForget.ProtoReflect.Descriptor instead.
+func (*MemberForget) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MemberForget) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
 
 // MemberAttributes are the parts of a member that it announces itself.
 type MemberAttributes struct {
@@ -172,7 +331,7 @@ type MemberAttributes struct {
 
 func (x *MemberAttributes) Reset() {
 	*x = MemberAttributes{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +343,7 @@ func (x *MemberAttributes) String() string {
 func (*MemberAttributes) ProtoMessage() {}
 
 func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +356,7 @@ func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberAttributes.ProtoReflect.Descriptor instead.
 func (*MemberAttributes) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{1}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MemberAttributes) GetId() uint64 {
@@ -237,7 +396,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +408,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +421,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProposeBatchRequest) GetCommands() []*RaftCommand {
@@ -282,7 +441,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +453,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +466,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProposeBatchResponse) GetResults() []*ProposeResult {
@@ -331,7 +490,7 @@ type ProposeResult struct {
 
 func (x *ProposeResult) Reset() {
 	*x = ProposeResult{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +502,7 @@ func (x *ProposeResult) String() string {
 func (*ProposeResult) ProtoMessage() {}
 
 func (x *ProposeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +515,7 @@ func (x *ProposeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResult.ProtoReflect.Descriptor instead.
 func (*ProposeResult) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProposeResult) GetResponse() *ProposeResponse {
@@ -389,7 +548,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +560,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +573,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProposeRequest) GetCommand() *RaftCommand {
@@ -439,7 +598,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +610,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +623,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{6}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProposeResponse) GetResponse() isProposeResponse_Response {
@@ -546,7 +705,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +717,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +730,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{7}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{9}
 }
 
 type ReadIndexResponse struct {
@@ -584,7 +743,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +755,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +768,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{8}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -630,7 +789,7 @@ var File_chainfire_v1_raft_proto protoreflect.FileDescriptor
 
 const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x17chainfire/v1/raft.proto\x12\fchainfire.v1\x1a\x16etcdserverpb/rpc.proto\"\xcf\x02\n" +
+	"\x17chainfire/v1/raft.proto\x12\fchainfire.v1\x1a\x16etcdserverpb/rpc.proto\"\x89\x04\n" +
 	"\vRaftCommand\x12,\n" +
 	"\x03put\x18\x01 \x01(\v2\x18.etcdserverpb.PutRequestH\x00R\x03put\x12E\n" +
 	"\fdelete_range\x18\x02 \x01(\v2 .etcdserverpb.DeleteRangeRequestH\x00R\vdeleteRange\x12,\n" +
@@ -638,8 +797,18 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\n" +
 	"compaction\x18\x04 \x01(\v2\x1f.etcdserverpb.CompactionRequestH\x00R\n" +
 	"compaction\x12O\n" +
-	"\x12publish_attributes\x18\x05 \x01(\v2\x1e.chainfire.v1.MemberAttributesH\x00R\x11publishAttributesB\t\n" +
-	"\acommand\"t\n" +
+	"\x12publish_attributes\x18\x05 \x01(\v2\x1e.chainfire.v1.MemberAttributesH\x00R\x11publishAttributes\x12A\n" +
+	"\rmember_record\x18\x1e \x01(\v2\x1a.chainfire.v1.MemberRecordH\x00R\fmemberRecord\x12A\n" +
+	"\rmember_forget\x18\x1f \x01(\v2\x1a.chainfire.v1.MemberForgetH\x00R\fmemberForget\x122\n" +
+	"\x05alarm\x18  \x01(\v2\x1a.etcdserverpb.AlarmRequestH\x00R\x05alarmB\t\n" +
+	"\acommand\"Z\n" +
+	"\fMemberRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tpeer_urls\x18\x02 \x03(\tR\bpeerUrls\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\"\x1e\n" +
+	"\fMemberForget\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"t\n" +
 	"\x10MemberAttributes\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
@@ -688,51 +857,57 @@ func file_chainfire_v1_raft_proto_rawDescGZIP() []byte {
 	return file_chainfire_v1_raft_proto_rawDescData
 }
 
-var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_chainfire_v1_raft_proto_goTypes = []any{
 	(*RaftCommand)(nil),                      // 0: chainfire.v1.RaftCommand
-	(*MemberAttributes)(nil),                 // 1: chainfire.v1.MemberAttributes
-	(*ProposeBatchRequest)(nil),              // 2: chainfire.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),             // 3: chainfire.v1.ProposeBatchResponse
-	(*ProposeResult)(nil),                    // 4: chainfire.v1.ProposeResult
-	(*ProposeRequest)(nil),                   // 5: chainfire.v1.ProposeRequest
-	(*ProposeResponse)(nil),                  // 6: chainfire.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),                 // 7: chainfire.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),                // 8: chainfire.v1.ReadIndexResponse
-	(*etcdserverpb.PutRequest)(nil),          // 9: etcdserverpb.PutRequest
-	(*etcdserverpb.DeleteRangeRequest)(nil),  // 10: etcdserverpb.DeleteRangeRequest
-	(*etcdserverpb.TxnRequest)(nil),          // 11: etcdserverpb.TxnRequest
-	(*etcdserverpb.CompactionRequest)(nil),   // 12: etcdserverpb.CompactionRequest
-	(*etcdserverpb.PutResponse)(nil),         // 13: etcdserverpb.PutResponse
-	(*etcdserverpb.DeleteRangeResponse)(nil), // 14: etcdserverpb.DeleteRangeResponse
-	(*etcdserverpb.TxnResponse)(nil),         // 15: etcdserverpb.TxnResponse
-	(*etcdserverpb.CompactionResponse)(nil),  // 16: etcdserverpb.CompactionResponse
+	(*MemberRecord)(nil),                     // 1: chainfire.v1.MemberRecord
+	(*MemberForget)(nil),                     // 2: chainfire.v1.MemberForget
+	(*MemberAttributes)(nil),                 // 3: chainfire.v1.MemberAttributes
+	(*ProposeBatchRequest)(nil),              // 4: chainfire.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),             // 5: chainfire.v1.ProposeBatchResponse
+	(*ProposeResult)(nil),                    // 6: chainfire.v1.ProposeResult
+	(*ProposeRequest)(nil),                   // 7: chainfire.v1.ProposeRequest
+	(*ProposeResponse)(nil),                  // 8: chainfire.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),                 // 9: chainfire.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),                // 10: chainfire.v1.ReadIndexResponse
+	(*etcdserverpb.PutRequest)(nil),          // 11: etcdserverpb.PutRequest
+	(*etcdserverpb.DeleteRangeRequest)(nil),  // 12: etcdserverpb.DeleteRangeRequest
+	(*etcdserverpb.TxnRequest)(nil),          // 13: etcdserverpb.TxnRequest
+	(*etcdserverpb.CompactionRequest)(nil),   // 14: etcdserverpb.CompactionRequest
+	(*etcdserverpb.AlarmRequest)(nil),        // 15: etcdserverpb.AlarmRequest
+	(*etcdserverpb.PutResponse)(nil),         // 16: etcdserverpb.PutResponse
+	(*etcdserverpb.DeleteRangeResponse)(nil), // 17: etcdserverpb.DeleteRangeResponse
+	(*etcdserverpb.TxnResponse)(nil),         // 18: etcdserverpb.TxnResponse
+	(*etcdserverpb.CompactionResponse)(nil),  // 19: etcdserverpb.CompactionResponse
 }
 var file_chainfire_v1_raft_proto_depIdxs = []int32{
-	9,  // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
-	10, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
-	11, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
-	12, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
-	1,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
-	0,  // 5: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
-	4,  // 6: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
-	6,  // 7: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
-	0,  // 8: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
-	13, // 9: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
-	14, // 10: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
-	15, // 11: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
-	16, // 12: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
-	7,  // 13: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
-	5,  // 14: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
-	2,  // 15: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
-	8,  // 16: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
-	6,  // 17: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
-	3,  // 18: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
-	16, // [16:19] is the sub-list for method output_type
-	13, // [13:16] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
+	12, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
+	13, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
+	14, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
+	3,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
+	1,  // 5: chainfire.v1.RaftCommand.member_record:type_name -> chainfire.v1.MemberRecord
+	2,  // 6: chainfire.v1.RaftCommand.member_forget:type_name -> chainfire.v1.MemberForget
+	15, // 7: chainfire.v1.RaftCommand.alarm:type_name -> etcdserverpb.AlarmRequest
+	0,  // 8: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
+	6,  // 9: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
+	8,  // 10: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
+	0,  // 11: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
+	16, // 12: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
+	17, // 13: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
+	18, // 14: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
+	19, // 15: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
+	9,  // 16: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
+	7,  // 17: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
+	4,  // 18: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
+	10, // 19: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
+	8,  // 20: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
+	5,  // 21: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_chainfire_v1_raft_proto_init() }
@@ -746,8 +921,11 @@ func file_chainfire_v1_raft_proto_init() {
 		(*RaftCommand_Txn)(nil),
 		(*RaftCommand_Compaction)(nil),
 		(*RaftCommand_PublishAttributes)(nil),
+		(*RaftCommand_MemberRecord)(nil),
+		(*RaftCommand_MemberForget)(nil),
+		(*RaftCommand_Alarm)(nil),
 	}
-	file_chainfire_v1_raft_proto_msgTypes[6].OneofWrappers = []any{
+	file_chainfire_v1_raft_proto_msgTypes[8].OneofWrappers = []any{
 		(*ProposeResponse_Put)(nil),
 		(*ProposeResponse_DeleteRange)(nil),
 		(*ProposeResponse_Txn)(nil),
@@ -759,7 +937,7 @@ func file_chainfire_v1_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chainfire_v1_raft_proto_rawDesc), len(file_chainfire_v1_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

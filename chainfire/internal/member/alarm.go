@@ -1,0 +1,141 @@
+package member
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/photoncloud/core/chainfire/internal/etcderr"
+	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
+	pb "github.com/photoncloud/core/proto/etcdserverpb"
+)
+
+// maintenance is the member's alarm and corruption-check state.
+type maintenance struct {
+	raisingNoSpace atomic.Bool
+	raisingCorrupt atomic.Bool
+	alarmsRaised   *prometheus.CounterVec
+	// corruptChecks counts periodic hash comparisons by outcome.
+	corruptChecks *prometheus.CounterVec
+}
+
+func newMaintenance() *maintenance {
+	return &maintenance{
+		alarmsRaised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chainfire_server_alarms_raised_total", Help: "Alarms this member raised, by type (NOSPACE, CORRUPT).",
+		}, []string{"alarm"}),
+		corruptChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chainfire_server_corruption_checks_total", Help: "Periodic HashKV comparisons with the other members, by result (ok, mismatch, error).",
+		}, []string{"result"}),
+	}
+}
+
+func (mt *maintenance) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{mt.alarmsRaised, mt.corruptChecks} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Alarms lists the cluster's raised alarms.
+func (m *Member) Alarms() []*pb.AlarmMember { return m.applier.Members().Alarms() }
+
+// AlarmActive reports whether an alarm of kind t is raised anywhere.
+func (m *Member) AlarmActive(t pb.AlarmType) bool { return m.applier.Members().AlarmActive(t) }
+
+// Alarm raises or clears alarms through Raft, so every member agrees on
+// them, and answers with the alarms the request changed.
+func (m *Member) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	var changed []*pb.AlarmMember
+	switch req.GetAction() {
+	case pb.AlarmRequest_ACTIVATE:
+		if req.GetAlarm() == pb.AlarmType_NONE {
+			return &pb.AlarmResponse{}, nil
+		}
+		changed = append(changed, &pb.AlarmMember{MemberID: req.GetMemberID(), Alarm: req.GetAlarm()})
+	case pb.AlarmRequest_DEACTIVATE:
+		for _, a := range m.Alarms() {
+			if a.GetAlarm() == req.GetAlarm() && (req.GetMemberID() == 0 || a.GetMemberID() == req.GetMemberID()) {
+				changed = append(changed, a)
+			}
+		}
+	default:
+		return &pb.AlarmResponse{Alarms: m.Alarms()}, nil
+	}
+	cmd := &chainfirev1.RaftCommand{Command: &chainfirev1.RaftCommand_Alarm{Alarm: req}}
+	if _, err := m.Propose(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return &pb.AlarmResponse{Alarms: changed}, nil
+}
+
+// raiseAlarm raises alarm t for this member in the background (the write
+// that noticed the condition must not wait for it), once at a time.
+func (m *Member) raiseAlarm(t pb.AlarmType, raising *atomic.Bool) {
+	if m.AlarmActive(t) || !raising.CompareAndSwap(false, true) {
+		return
+	}
+	m.log.Warn("raising alarm", "alarm", t.String(), "member", fmt.Sprintf("%x", m.id))
+	m.maint.alarmsRaised.WithLabelValues(t.String()).Inc()
+	go func() {
+		defer raising.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
+		defer cancel()
+		req := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: t}
+		if _, err := m.Alarm(ctx, req); err != nil {
+			m.log.Warn("raise alarm", "alarm", t.String(), "error", err.Error())
+		}
+	}()
+}
+
+// checkAlarms refuses what etcd refuses under an alarm: under NOSPACE,
+// anything that adds data (deletes, compaction and delete-only
+// transactions still pass so space can be freed); under CORRUPT, every
+// write.
+func (m *Member) checkAlarms(cmd *chainfirev1.RaftCommand) error {
+	members := m.applier.Members()
+	switch c := cmd.GetCommand().(type) {
+	case *chainfirev1.RaftCommand_Put:
+	case *chainfirev1.RaftCommand_Txn:
+		if members.AlarmActive(pb.AlarmType_CORRUPT) {
+			return etcderr.Corrupt
+		}
+		if !txnAddsData(c.Txn) {
+			return nil
+		}
+	case *chainfirev1.RaftCommand_DeleteRange:
+		if members.AlarmActive(pb.AlarmType_CORRUPT) {
+			return etcderr.Corrupt
+		}
+		return nil
+	default:
+		return nil
+	}
+	if members.AlarmActive(pb.AlarmType_CORRUPT) {
+		return etcderr.Corrupt
+	}
+	if members.AlarmActive(pb.AlarmType_NOSPACE) {
+		return etcderr.NoSpace
+	}
+	return nil
+}
+
+func txnAddsData(t *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{t.GetSuccess(), t.GetFailure()} {
+		for _, op := range ops {
+			switch r := op.GetRequest().(type) {
+			case *pb.RequestOp_RequestPut:
+				return true
+			case *pb.RequestOp_RequestTxn:
+				if txnAddsData(r.RequestTxn) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
