@@ -69,7 +69,7 @@ func startServer(ctx context.Context, dir string, flags ...string) (*Server, err
 	base := "http://" + addr
 	cctx, cancel := context.WithCancel(ctx)
 	cmd := app.Command("bench", "bench")
-	cmd.SetArgs(append([]string{"--listen-addr", addr, "--data-dir", dir, "--issuer", base, "--log-level", "warn"}, flags...))
+	cmd.SetArgs(append([]string{"--listen-addr", addr, "--data-dir", dir, "--issuer", base, "--log-level", "error"}, flags...))
 	s := &Server{Base: base, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- cmd.ExecuteContext(cctx) }()
 	deadline := time.Now().Add(30 * time.Second)
