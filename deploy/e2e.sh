@@ -34,11 +34,19 @@ for svc in "${services[@]}"; do
   fi
   echo "ok   $svc: healthy, ready and answering from the host"
 done
-# PD answers flaredbctl from the host (the KV API needs the compose network:
-# PD hands out store addresses by compose host name).
-if status=$(bin/flaredbctl --pd 127.0.0.1:2479 -w json cluster status); then
-  echo "ok   flaredbctl cluster status: $(tr -d ' \n' <<<"$status")"
+# From the host, flaredbctl asks PD: the cluster must be bootstrapped with
+# all three stores up and every region at three replicas (the replica
+# checker's work). The KV API itself needs the compose network: PD hands out
+# store addresses by compose host name.
+want='"bootstrapped":true,"max_replicas":3,"stores":3,"stores_up":3,"stores_down":0'
+for _ in $(seq 1 60); do
+  status=$(bin/flaredbctl --pd 127.0.0.1:2479 -w json cluster status 2>&1 | tr -d ' \n') || true
+  if grep -q "$want" <<<"$status" && grep -q '"under_replicated_regions":0' <<<"$status"; then break; fi
+  sleep 1
+done
+if grep -q "$want" <<<"$status" && grep -q '"under_replicated_regions":0' <<<"$status"; then
+  echo "ok   flaredb cluster: $status"
 else
-  echo "FAIL flaredbctl cluster status"; fail=1
+  echo "FAIL flaredb cluster status: $status"; fail=1
 fi
 [ "$fail" = 0 ] && echo "e2e: $(( ${#services[@]} + 1 )) passed, 0 failed" || { echo "e2e: failures above"; $compose logs --tail 30; exit 1; }
