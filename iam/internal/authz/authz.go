@@ -85,11 +85,12 @@ type Authorizer struct {
 	conds  *policy.Conditions
 	index  atomic.Pointer[policy.Index]
 	// reloadMu serialises index rebuilds; writeMu policy writes.
-	reloadMu sync.Mutex
-	writeMu  sync.Mutex
-	cache    *decisionCache
-	metrics  *instruments
-	recorder atomic.Pointer[recorderBox]
+	reloadMu    sync.Mutex
+	writeMu     sync.Mutex
+	fullReloads atomic.Int64 // for tests
+	cache       *decisionCache
+	metrics     *instruments
+	recorder    atomic.Pointer[recorderBox]
 }
 
 // recorderBox lets the recorder be swapped atomically while serving.
@@ -153,6 +154,7 @@ func (a *Authorizer) reload(ctx context.Context, minRev uint64) (*policy.Index, 
 		return nil, fmt.Errorf("authz: loading policy: %w", err)
 	}
 	ix := a.conds.Compile(snap)
+	a.fullReloads.Add(1)
 	if old := a.index.Load(); old == nil || old.Revision() < ix.Revision() {
 		a.index.Store(ix)
 		a.metrics.reloads.Add(ctx, 1)
@@ -238,12 +240,30 @@ func (a *Authorizer) groupsOf(ctx context.Context, principal string) ([]string, 
 	return gs, nil
 }
 
+// indexFor returns an index at least as fresh as minRev. A full reload is
+// the last resort (a write by another process): a token from the future
+// must not let any caller make IAM rebuild its index at will.
 func (a *Authorizer) indexFor(ctx context.Context, minRev uint64) (*policy.Index, error) {
 	ix := a.index.Load()
-	if minRev > ix.Revision() {
-		return a.reload(ctx, minRev)
+	if minRev <= ix.Revision() {
+		return ix, nil
 	}
-	return ix, nil
+	// A write of ours may sit between its commit and its index update;
+	// it advances the index before releasing writeMu.
+	a.writeMu.Lock()
+	ix = a.index.Load()
+	a.writeMu.Unlock()
+	if minRev <= ix.Revision() {
+		return ix, nil
+	}
+	rev, err := a.store.PolicyRevision(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("authz: reading policy revision: %w", err)
+	}
+	if rev < minRev {
+		return nil, ErrFutureToken
+	}
+	return a.reload(ctx, minRev)
 }
 
 func (a *Authorizer) request(ctx context.Context, q *Query) (*policy.Request, error) {

@@ -398,3 +398,21 @@ func TestAdminChangesReachTheStoreHook(t *testing.T) {
 		t.Fatalf("hook saw %+v", got)
 	}
 }
+
+// TestFutureTokensCannotForceReloads: tokens ahead of the store are
+// refused from a cheap revision read, not by rebuilding the index.
+func TestFutureTokensCannotForceReloads(t *testing.T) {
+	f := newFixture(t, Config{})
+	before := f.az.fullReloads.Load()
+	rev, _ := f.st.PolicyRevision(context.Background())
+	for i := range 50 {
+		_, _, err := f.az.Authorize(context.Background(), &Query{Principal: "user:bob", Permission: "flaredb.kv.read",
+			Resource: "orgs/acme", MinRevision: rev + 1 + uint64(i)})
+		if !errors.Is(err, ErrFutureToken) {
+			t.Fatalf("future token: %v", err)
+		}
+	}
+	if n := f.az.fullReloads.Load() - before; n != 0 {
+		t.Fatalf("%d full reloads", n)
+	}
+}
