@@ -107,12 +107,6 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		regions: newRegionTree(),
 		pending: make(map[uint64]*pendingOp),
 	}
-	m, err := newMetrics(cfg.Registerer, c)
-	if err != nil {
-		return nil, fmt.Errorf("pd: metrics: %w", err)
-	}
-	c.m = m
-	c.ids.onReserve = m.idBatch
 	id, err := meta.loadClusterID(ctx)
 	if err != nil {
 		return nil, err
@@ -139,6 +133,14 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		c.regions.apply(r, replaced)
 	}
+	// Metrics are registered only once the state is loaded, so a caller
+	// retrying Open (Chainfire not up yet) never registers them twice.
+	m, err := newMetrics(cfg.Registerer, c)
+	if err != nil {
+		return nil, fmt.Errorf("pd: metrics: %w", err)
+	}
+	c.m = m
+	c.ids.onReserve = m.idBatch
 	c.log.Info("loaded state", "cluster_id", id, "stores", len(stores), "regions", c.regions.len())
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
+	"github.com/photoncloud/core/proto/etcdserverpb"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
@@ -490,5 +492,37 @@ func TestReplicaCheckerDrainsOfflineStore(t *testing.T) {
 	op, err = c.RegionHeartbeat(ctx, &flaredbv1.RegionInfo{Region: r, Leader: r.GetPeers()[0]})
 	if err != nil || !op.GetRemove() || op.GetPeer().GetStoreId() != 3 {
 		t.Fatalf("after the replacement the checker answered %v, %v; want remove the peer on offline store 3", op, err)
+	}
+}
+
+// flakyBackend fails its first calls, like a Chainfire that is still
+// starting.
+type flakyBackend struct {
+	Backend
+	fails atomic.Int32
+}
+
+func (b *flakyBackend) Range(ctx context.Context, req *etcdserverpb.RangeRequest) (*etcdserverpb.RangeResponse, error) {
+	if b.fails.Add(-1) >= 0 {
+		return nil, errors.New("connection refused")
+	}
+	return b.Backend.Range(ctx, req)
+}
+
+// TestOpenRetriesWithMetrics: PD retries Open until Chainfire answers; the
+// retries must not trip over metrics registered by a failed attempt.
+func TestOpenRetriesWithMetrics(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	b := &flakyBackend{Backend: f.backend}
+	b.fails.Store(2)
+	cfg := Config{Backend: b, Prefix: f.prefix, Registerer: reg}
+	for i := range 2 {
+		if _, err := Open(context.Background(), cfg); err == nil {
+			t.Fatalf("Open %d succeeded with Chainfire failing", i)
+		}
+	}
+	if _, err := Open(context.Background(), cfg); err != nil {
+		t.Fatalf("Open once Chainfire answers: %v", err)
 	}
 }
