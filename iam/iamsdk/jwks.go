@@ -2,6 +2,7 @@ package iamsdk
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +26,23 @@ type KeySet struct {
 	now                   func() time.Time
 
 	v         atomic.Pointer[token.Verifier]
-	mu        sync.Mutex // serialises fetches
-	fetchedAt time.Time
+	mu        sync.Mutex   // serialises fetches
+	fetchedAt atomic.Int64 // unix nanoseconds of the last successful fetch
+
+	// verified remembers recently verified tokens (by SHA-256) so a busy
+	// service does not verify the same signature on every call.
+	vmu      sync.Mutex
+	verified map[[32]byte]verifiedToken
 }
+
+type verifiedToken struct {
+	s       *Subject
+	expires time.Time
+}
+
+// verifiedTTL bounds how long a verified token is remembered (never past
+// its own expiry).
+const verifiedTTL = time.Minute
 
 // KeySetOptions tune a KeySet; zero values pick the defaults.
 type KeySetOptions struct {
@@ -55,7 +70,7 @@ func NewKeySet(issuer, audience string, o KeySetOptions) *KeySet {
 		o.Now = time.Now
 	}
 	return &KeySet{url: strings.TrimSuffix(issuer, "/") + "/.well-known/jwks.json", issuer: issuer, audience: audience,
-		hc: o.HTTPClient, minRefetch: o.MinRefetch, maxAge: o.MaxAge, now: o.Now}
+		hc: o.HTTPClient, minRefetch: o.MinRefetch, maxAge: o.MaxAge, now: o.Now, verified: map[[32]byte]verifiedToken{}}
 }
 
 // Subject is a verified caller.
@@ -72,20 +87,48 @@ type Subject struct {
 
 // Verify checks an access token and returns its subject.
 func (k *KeySet) Verify(ctx context.Context, tok string) (*Subject, error) {
-	v, err := k.verifier(ctx, false)
+	if len(tok) > token.MaxTokenBytes {
+		return nil, fmt.Errorf("iamsdk: token of %d bytes", len(tok))
+	}
+	key := sha256.Sum256([]byte(tok))
+	now := k.now()
+	k.vmu.Lock()
+	hit, ok := k.verified[key]
+	k.vmu.Unlock()
+	if ok && now.Before(hit.expires) {
+		return hit.s, nil
+	}
+	s, exp, err := k.verify(ctx, tok)
 	if err != nil {
 		return nil, err
+	}
+	if limit := now.Add(verifiedTTL); exp.After(limit) {
+		exp = limit
+	}
+	k.vmu.Lock()
+	if len(k.verified) >= 10_000 {
+		clear(k.verified)
+	}
+	k.verified[key] = verifiedToken{s: s, expires: exp}
+	k.vmu.Unlock()
+	return s, nil
+}
+
+func (k *KeySet) verify(ctx context.Context, tok string) (*Subject, time.Time, error) {
+	v, err := k.verifier(ctx, false)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	c, err := v.Verify(tok, k.now(), k.issuer, k.audience)
 	if errors.Is(err, token.ErrUnknownKey) {
 		// Perhaps IAM rotated its key: refetch (rate-limited) and retry.
 		if v, err = k.verifier(ctx, true); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		c, err = v.Verify(tok, k.now(), k.issuer, k.audience)
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	s := &Subject{ID: c.Subject, Kind: c.PrincipalKind, ClientID: c.ClientID, Scope: c.Scope, token: tok}
 	switch c.PrincipalKind {
@@ -94,16 +137,20 @@ func (k *KeySet) Verify(ctx context.Context, tok string) (*Subject, error) {
 	case token.PrincipalServiceAccount:
 		s.Member = "serviceAccount:" + c.Subject
 	default:
-		return nil, fmt.Errorf("iamsdk: token for unknown principal kind %q", c.PrincipalKind)
+		return nil, time.Time{}, fmt.Errorf("iamsdk: token for unknown principal kind %q", c.PrincipalKind)
 	}
-	return s, nil
+	return s, c.ExpiresAt, nil
 }
 
 func (k *KeySet) verifier(ctx context.Context, unknownKid bool) (*token.Verifier, error) {
 	v := k.v.Load()
+	if v != nil && !unknownKid && k.now().Sub(time.Unix(0, k.fetchedAt.Load())) <= k.maxAge {
+		return v, nil // the common case takes no lock
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	age := k.now().Sub(k.fetchedAt)
+	v = k.v.Load()
+	age := k.now().Sub(time.Unix(0, k.fetchedAt.Load()))
 	switch {
 	case v == nil, age > k.maxAge, unknownKid && age >= k.minRefetch:
 	default:
@@ -119,7 +166,7 @@ func (k *KeySet) verifier(ctx context.Context, unknownKid bool) (*token.Verifier
 		return nil, err
 	}
 	k.v.Store(nv)
-	k.fetchedAt = k.now()
+	k.fetchedAt.Store(k.now().UnixNano())
 	return nv, nil
 }
 
