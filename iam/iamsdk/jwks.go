@@ -96,7 +96,8 @@ func (k *KeySet) Verify(ctx context.Context, tok string) (*Subject, error) {
 	hit, ok := k.verified[key]
 	k.vmu.Unlock()
 	if ok && now.Before(hit.expires) {
-		return hit.s, nil
+		cp := *hit.s // callers may modify what they get
+		return &cp, nil
 	}
 	s, exp, err := k.verify(ctx, tok)
 	if err != nil {
@@ -109,7 +110,8 @@ func (k *KeySet) Verify(ctx context.Context, tok string) (*Subject, error) {
 	if len(k.verified) >= 10_000 {
 		clear(k.verified)
 	}
-	k.verified[key] = verifiedToken{s: s, expires: exp}
+	cp := *s
+	k.verified[key] = verifiedToken{s: &cp, expires: exp}
 	k.vmu.Unlock()
 	return s, nil
 }
