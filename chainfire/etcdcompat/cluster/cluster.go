@@ -27,6 +27,10 @@ type Config struct {
 	// LogLevel is passed as --log-level; empty means $COMPAT_LOG_LEVEL or
 	// "info".
 	LogLevel string
+	// BeforeStart, when set, runs for each member before its first start,
+	// with the --initial-cluster and --initial-cluster-token it will get:
+	// a seam to prepare its data directory (a snapshot restore).
+	BeforeStart func(m *Member, initialCluster, token string) error
 	// StartTimeout bounds the wait for every member to become ready, on the
 	// first start and on every restart; 0 means 30 seconds.
 	StartTimeout time.Duration
@@ -136,6 +140,11 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	})
 	start := time.Now()
 	for _, m := range c.members {
+		if cfg.BeforeStart != nil {
+			if err := cfg.BeforeStart(m, strings.Join(initial, ","), token); err != nil {
+				t.Fatalf("cluster: before starting %s: %v", m.Name, err)
+			}
+		}
 		if err := m.start(); err != nil {
 			t.Fatalf("cluster: %v", err)
 		}

@@ -179,3 +179,18 @@ func (m *Members) publish(b *mvcc.Batch, a *chainfirev1.MemberAttributes) error 
 	})
 	return nil
 }
+
+// ForgetMembership deletes the membership records (members, cluster id,
+// alarms) from a store file being turned into the first member of a new
+// cluster: the new cluster announces its own.
+func ForgetMembership(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{membersBucket, clusterBucket} {
+		if tx.Bucket(name) == nil {
+			continue
+		}
+		if err := tx.DeleteBucket(name); err != nil {
+			return fmt.Errorf("apply: forget %s: %w", name, err)
+		}
+	}
+	return nil
+}

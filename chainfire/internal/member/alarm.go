@@ -64,6 +64,11 @@ func (m *Member) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResp
 			}
 		}
 	default:
+		// etcd answers GET through Raft too: a list taken right after a
+		// disarm must not show the disarmed alarm.
+		if err := m.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
 		return &pb.AlarmResponse{Alarms: m.Alarms()}, nil
 	}
 	cmd := &chainfirev1.RaftCommand{Command: &chainfirev1.RaftCommand_Alarm{Alarm: req}}
@@ -74,17 +79,27 @@ func (m *Member) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResp
 }
 
 // raiseAlarm raises alarm t for this member in the background (the write
-// that noticed the condition must not wait for it), once at a time.
-func (m *Member) raiseAlarm(t pb.AlarmType, raising *atomic.Bool) {
+// that noticed the condition must not wait for it), once at a time. It
+// first catches up with the leader and checks again, with still, that the
+// condition holds and no member raised the alarm meanwhile: a lagging
+// member must not re-raise an alarm the operator just disarmed.
+func (m *Member) raiseAlarm(t pb.AlarmType, raising *atomic.Bool, still func() bool) {
 	if m.AlarmActive(t) || !raising.CompareAndSwap(false, true) {
 		return
 	}
-	m.log.Warn("raising alarm", "alarm", t.String(), "member", fmt.Sprintf("%x", m.id))
-	m.maint.alarmsRaised.WithLabelValues(t.String()).Inc()
 	go func() {
 		defer raising.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
 		defer cancel()
+		if err := m.ReadBarrier(ctx); err != nil {
+			m.log.Warn("raise alarm: catch up", "alarm", t.String(), "error", err.Error())
+			return
+		}
+		if m.AlarmActive(t) || !still() {
+			return
+		}
+		m.log.Warn("raising alarm", "alarm", t.String(), "member", fmt.Sprintf("%x", m.id))
+		m.maint.alarmsRaised.WithLabelValues(t.String()).Inc()
 		req := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: t}
 		if _, err := m.Alarm(ctx, req); err != nil {
 			m.log.Warn("raise alarm", "alarm", t.String(), "error", err.Error())

@@ -45,6 +45,9 @@ type Config struct {
 	// snapshot for slow followers (0: the raftnode default). A follower
 	// further behind is sent the snapshot instead.
 	TrailingLogs uint64
+	// CorruptCheckInterval is how often the leader compares every member's
+	// HashKV with its own (0 disables the check).
+	CorruptCheckInterval time.Duration
 	// WrapPeerStream, when set, wraps the Raft peer stream layer. It is a
 	// seam for tests that inject network faults; no flag sets it.
 	WrapPeerStream func(raft.StreamLayer) raft.StreamLayer
@@ -113,7 +116,8 @@ func Start(cfg Config) (*Member, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.forwarder.run(ctx, &m.wg)
-	m.wg.Add(3)
+	m.wg.Add(4)
+	go func() { defer m.wg.Done(); m.checkCorruptionLoop(ctx) }()
 	go func() { defer m.wg.Done(); m.reads.Run(ctx) }()
 	go func() { defer m.wg.Done(); m.countLeaderChanges(ctx) }()
 	go func() { defer m.wg.Done(); m.publishAttributes(ctx) }()
@@ -197,8 +201,10 @@ func (m *Member) Close() error {
 	return errors.Join(err, m.store.Close())
 }
 
-// ID is this member's id; ClusterID the cluster's.
-func (m *Member) ID() uint64        { return m.id }
+// ID is this member's id.
+func (m *Member) ID() uint64 { return m.id }
+
+// ClusterID is the cluster's id.
 func (m *Member) ClusterID() uint64 {
 	// A member that joined an existing cluster cannot derive the id from
 	// its --initial-cluster; it adopts the one recorded through Raft.
@@ -244,6 +250,11 @@ func (m *Member) Ready(ctx context.Context) error {
 	commit := m.node.CommitIndex()
 	if m.node.Raft().AppliedIndex() < commit {
 		return fmt.Errorf("catching up: applied %d of %d", m.node.Raft().AppliedIndex(), commit)
+	}
+	// Like etcd, a member serves only once the cluster knows its name and
+	// client URLs, so a member list taken after it is ready names it.
+	if a, ok := m.applier.Members().Get(m.id); !ok || a.GetName() != m.cfg.Name {
+		return errors.New("publishing member attributes")
 	}
 	return nil
 }

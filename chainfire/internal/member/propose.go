@@ -176,8 +176,11 @@ func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
 	if err != nil {
 		return err
 	}
-	if size+int64(proto.Size(cmd)) > m.cfg.QuotaBackendBytes {
-		m.raiseAlarm(pb.AlarmType_NOSPACE, &m.maint.raisingNoSpace)
+	if cost := int64(proto.Size(cmd)); size+cost > m.cfg.QuotaBackendBytes {
+		m.raiseAlarm(pb.AlarmType_NOSPACE, &m.maint.raisingNoSpace, func() bool {
+			size, err := m.store.Size()
+			return err == nil && size+cost > m.cfg.QuotaBackendBytes
+		})
 		return etcderr.NoSpace
 	}
 	return nil
