@@ -94,4 +94,3 @@ func sameKVs(a, b []*mvccpb.KeyValue) bool {
 			x.CreateRevision == y.CreateRevision && x.ModRevision == y.ModRevision && x.Version == y.Version && x.Lease == y.Lease
 	})
 }
-

@@ -64,4 +64,3 @@ func TestNoSpaceAlarm(t *testing.T) {
 		t.Fatalf("put after disarm: %v", err)
 	}
 }
-
