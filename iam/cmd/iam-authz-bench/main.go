@@ -23,8 +23,13 @@ func main() {
 	bindings := flag.Int("bindings", 10_000, "bindings to seed")
 	connectProto := flag.Bool("connect", false, "use the Connect protocol instead of gRPC")
 	only := flag.String("only", "", "run only: inprocess or rpc")
+	h1 := flag.Bool("http1", false, "use HTTP/1.1 connections (Connect protocol) instead of HTTP/2")
 	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
 	flag.Parse()
+	authzbench.HTTP1 = *h1
+	if *h1 {
+		*connectProto = true
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *n, *workers, *conns, *bindings, *connectProto, *only, *batch); err != nil {

@@ -103,6 +103,16 @@ func (s *Server) Stop() error {
 	}
 }
 
+// HTTP1 makes RPCAsk use HTTP/1.1 (one connection per concurrent call)
+// instead of HTTP/2 streams; only the Connect protocol runs over it.
+var HTTP1 bool
+
+func http1(conns int) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	tr.Protocols.SetHTTP1(true)
+	return &http.Client{Transport: tr}
+}
+
 // h2c is a cleartext HTTP/2 client, as gRPC clients use: many concurrent
 // streams over one connection.
 func h2c() *http.Client {
@@ -125,7 +135,11 @@ func RPCAsk(ctx context.Context, s *Server, sd *Seeded, conns int, connectProto 
 		if len(connectProto) == 0 || !connectProto[0] {
 			opts = append(opts, connect.WithGRPC())
 		}
-		clients[i] = iamv1connect.NewAuthzServiceClient(h2c(), s.Base, opts...)
+		hc := h2c()
+		if HTTP1 {
+			hc = http1(256)
+		}
+		clients[i] = iamv1connect.NewAuthzServiceClient(hc, s.Base, opts...)
 	}
 	var n atomic.Uint64
 	return func(ctx context.Context, q Question) (bool, error) {
