@@ -26,13 +26,9 @@ func main() {
 	h1 := flag.Bool("http1", false, "use HTTP/1.1 connections (Connect protocol) instead of HTTP/2")
 	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
 	flag.Parse()
-	authzbench.HTTP1 = *h1
-	if *h1 {
-		*connectProto = true
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *workers, *conns, *bindings, *connectProto, *only, *batch); err != nil {
+	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1}); err != nil {
 		fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
 		os.Exit(1)
 	}
@@ -44,7 +40,7 @@ func line(name string, r authzbench.Result) {
 		100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
 }
 
-func run(ctx context.Context, n, workers, conns, bindings int, connectProto bool, only string, batch int) error {
+func run(ctx context.Context, n, workers, bindings int, only string, batch int, ro authzbench.RPCOptions) error {
 	sh := authzbench.DefaultShape()
 	sh.Bindings = bindings
 	fmt.Printf("policy: %d bindings over %d resources, %d users in %d groups, %d%% conditional\n",
@@ -83,13 +79,13 @@ func run(ctx context.Context, n, workers, conns, bindings int, connectProto bool
 		if err != nil {
 			return err
 		}
-		ask, err := authzbench.RPCAsk(ctx, srv, sd, conns, connectProto)
+		ask, err := authzbench.RPCAsk(ctx, srv, sd, ro)
 		if err != nil {
 			return err
 		}
 		qs := sd.Questions(n, 5, m.ws)
 		authzbench.Run(ctx, qs[:min(n, 5000)], workers, ask)
-		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, conns, workers), authzbench.Run(ctx, qs, workers, ask))
+		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, ro.Conns, workers), authzbench.Run(ctx, qs, workers, ask))
 		if batch > 0 {
 			res, err := authzbench.RPCBatch(ctx, srv, sd, qs, batch, 4)
 			if err != nil {

@@ -26,7 +26,7 @@ func TestRPCAgreesWithInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	remote, err := RPCAsk(ctx, srv, sd2, 2)
+	remote, err := RPCAsk(ctx, srv, sd2, RPCOptions{Conns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func BenchmarkAuthorizeRPC(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer srv.Stop()
-			ask, err := RPCAsk(ctx, srv, sd, 2, true)
+			ask, err := RPCAsk(ctx, srv, sd, RPCOptions{Conns: 2, Connect: true})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -103,10 +103,6 @@ func (s *Server) Stop() error {
 	}
 }
 
-// HTTP1 makes RPCAsk use HTTP/1.1 (one connection per concurrent call)
-// instead of HTTP/2 streams; only the Connect protocol runs over it.
-var HTTP1 bool
-
 func http1(conns int) *http.Client {
 	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	tr.Protocols.SetHTTP1(true)
@@ -121,22 +117,32 @@ func h2c() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// RPCAsk returns an Ask that calls Authorize over HTTP/2 with the gRPC
-// protocol (or Connect's own with connectProto) as the seeded trusted
-// service account, using conns connections.
-func RPCAsk(ctx context.Context, s *Server, sd *Seeded, conns int, connectProto ...bool) (Ask, error) {
+// RPCOptions choose the transport of RPCAsk.
+type RPCOptions struct {
+	// Conns is the number of HTTP/2 connections (clients).
+	Conns int
+	// Connect uses the Connect protocol instead of gRPC.
+	Connect bool
+	// HTTP1 uses HTTP/1.1 connections (one per concurrent call) and the
+	// Connect protocol.
+	HTTP1 bool
+}
+
+// RPCAsk returns an Ask that calls Authorize over loopback as the seeded
+// trusted service account.
+func RPCAsk(ctx context.Context, s *Server, sd *Seeded, o RPCOptions) (Ask, error) {
 	tok, err := iamtest.ClientCredentials(ctx, s.Base, sd.ClientID, sd.Secret)
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]iamv1connect.AuthzServiceClient, conns)
+	clients := make([]iamv1connect.AuthzServiceClient, max(o.Conns, 1))
 	for i := range clients {
 		var opts []connect.ClientOption
-		if len(connectProto) == 0 || !connectProto[0] {
+		if !o.Connect && !o.HTTP1 {
 			opts = append(opts, connect.WithGRPC())
 		}
 		hc := h2c()
-		if HTTP1 {
+		if o.HTTP1 {
 			hc = http1(256)
 		}
 		clients[i] = iamv1connect.NewAuthzServiceClient(hc, s.Base, opts...)
