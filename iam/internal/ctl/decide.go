@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -67,8 +68,12 @@ func reasonText(r iamv1.Reason) string {
 	return strings.ToLower(strings.TrimPrefix(r.String(), "REASON_"))
 }
 
+// errDenied is returned by authorize --exit-code for a denial.
+var errDenied = errors.New("denied")
+
 func (a *app) authorizeCmd() *cobra.Command {
 	var q questionFlags
+	var exitCode bool
 	cmd := &cobra.Command{Use: "authorize", Short: "Ask whether a principal may use a permission on a resource", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			m, err := q.request()
@@ -84,11 +89,16 @@ func (a *app) authorizeCmd() *cobra.Command {
 				return fmt.Errorf("authorize: %w", err)
 			}
 			d := resp.Msg
-			return a.print(d, []string{"DECISION", "REASON", "BINDINGS", "DENY POLICIES", "TOKEN"}, [][]string{{
+			err = a.print(d, []string{"DECISION", "REASON", "BINDINGS", "DENY POLICIES", "TOKEN"}, [][]string{{
 				verdict(d), reasonText(d.GetReason()), strings.Join(d.GetBindingIds(), ","),
 				strings.Join(d.GetDenyPolicyIds(), ","), d.GetConsistencyToken()}})
+			if err == nil && exitCode && !d.GetAllowed() {
+				return errDenied
+			}
+			return err
 		}}
 	q.register(cmd)
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "fail (exit status 1) when the answer is DENY, for scripts")
 	return cmd
 }
 

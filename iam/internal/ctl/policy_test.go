@@ -3,6 +3,7 @@ package ctl
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -60,7 +61,13 @@ func TestPolicyCommands(t *testing.T) {
 	if out := must(append([]string{"authorize"}, ask...)...); !strings.Contains(out, "ALLOW") || !strings.Contains(out, id) {
 		t.Fatalf("authorize:\n%s", out)
 	}
+	if _, err := run("", append([]string{"authorize", "--exit-code"}, ask...)...); err != nil {
+		t.Fatalf("authorize --exit-code on ALLOW: %v", err)
+	}
 	must("deny", "create", "--resource", "orgs/acme", "--principal", bob, "-p", "flaredb.*", "--description", "freeze")
+	if _, err := run("", append([]string{"authorize", "--exit-code"}, ask...)...); !errors.Is(err, errDenied) {
+		t.Fatalf("authorize --exit-code on DENY: %v", err)
+	}
 	out = must(append([]string{"explain"}, ask...)...)
 	if !strings.Contains(out, "DENY (denied_by_policy)") || !strings.Contains(out, "deny policy applies") || !strings.Contains(out, "would allow, but a deny policy applies") {
 		t.Fatalf("explain:\n%s", out)
