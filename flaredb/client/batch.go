@@ -17,29 +17,45 @@ import (
 // group is one per-region request of a batch: indices into the caller's
 // keys, all in loc's range.
 type group struct {
-	loc *location
-	idx []int
+	loc   *location
+	idx   []int
+	bytes int
 }
+
+// maxBatchBytes bounds the keys and values of one batch request, well
+// under the servers' default request limit (1.5 MiB), so a batch of large
+// values is sent in several requests instead of being refused.
+const maxBatchBytes = 1 << 20
 
 // batchCall sends the keys at idx to the region of loc.
 type batchCall func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error)
 
 // groupByRegion splits the keys at pending by region (in key order, keeping
-// the caller's order among equal keys) and into chunks of the batch size.
-func (c *Client) groupByRegion(ctx context.Context, keys [][]byte, pending []int) ([]group, error) {
+// the caller's order among equal keys) and into chunks of at most the batch
+// size and maxBatchBytes. size(i) is the request bytes entry i adds.
+func (c *Client) groupByRegion(ctx context.Context, keys [][]byte, pending []int, size func(int) int) ([]group, error) {
 	sort.SliceStable(pending, func(i, j int) bool { return bytes.Compare(keys[pending[i]], keys[pending[j]]) < 0 })
 	var groups []group
 	for _, i := range pending {
 		n := len(groups)
-		if n > 0 && groups[n-1].loc.contains(keys[i]) && len(groups[n-1].idx) < c.opts.batchSize {
-			groups[n-1].idx = append(groups[n-1].idx, i)
-			continue
+		if n > 0 {
+			g := &groups[n-1]
+			if g.loc.contains(keys[i]) && len(g.idx) < c.opts.batchSize && g.bytes+size(i) <= maxBatchBytes {
+				g.idx = append(g.idx, i)
+				g.bytes += size(i)
+				continue
+			}
 		}
-		loc, err := c.locate(ctx, keys[i])
-		if err != nil {
-			return nil, err
+		loc := (*location)(nil)
+		if n > 0 && groups[n-1].loc.contains(keys[i]) {
+			loc = groups[n-1].loc // same region, next chunk
+		} else {
+			var err error
+			if loc, err = c.locate(ctx, keys[i]); err != nil {
+				return nil, err
+			}
 		}
-		groups = append(groups, group{loc: loc, idx: []int{i}})
+		groups = append(groups, group{loc: loc, idx: []int{i}, bytes: size(i)})
 	}
 	return groups, nil
 }
@@ -47,7 +63,7 @@ func (c *Client) groupByRegion(ctx context.Context, keys [][]byte, pending []int
 // runBatch sends keys to their regions, several regions at once, until
 // every group has been served; the keys of groups that failed with a
 // retryable error are regrouped against the repaired cache.
-func (c *Client) runBatch(ctx context.Context, keys [][]byte, call batchCall) error {
+func (c *Client) runBatch(ctx context.Context, keys [][]byte, size func(int) int, call batchCall) error {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
 			return err
@@ -61,7 +77,7 @@ func (c *Client) runBatch(ctx context.Context, keys [][]byte, call batchCall) er
 		pending[i] = i
 	}
 	for len(pending) > 0 {
-		groups, err := c.groupByRegion(ctx, keys, pending)
+		groups, err := c.groupByRegion(ctx, keys, pending, size)
 		if err != nil {
 			if ctx.Err() != nil || !retryableLookup(err) {
 				return fmt.Errorf("flaredb: locate region: %w", err)
@@ -121,6 +137,9 @@ func (c *Client) sendGroups(ctx context.Context, groups []group, call batchCall)
 	return out
 }
 
+// keySize is the request size function of batches that carry keys only.
+func keySize(keys [][]byte) func(int) int { return func(i int) int { return len(keys[i]) } }
+
 func pick(keys [][]byte, idx []int) [][]byte {
 	out := make([][]byte, len(idx))
 	for i, j := range idx {
@@ -134,7 +153,7 @@ func pick(keys [][]byte, idx []int) [][]byte {
 func (c *Client) BatchGet(ctx context.Context, keys [][]byte) ([]KV, error) {
 	vals := make([][]byte, len(keys))
 	found := make([]bool, len(keys))
-	err := c.runBatch(ctx, keys, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
+	err := c.runBatch(ctx, keys, keySize(keys), func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
 		r, err := kv.BatchGet(ctx, connect.NewRequest(&flaredbv1.BatchGetRequest{Context: loc.rpcContext(), Keys: pick(keys, idx)}))
 		if err != nil {
 			return nil, err
@@ -170,7 +189,8 @@ func (c *Client) BatchPut(ctx context.Context, pairs []KV) error {
 	for i, p := range pairs {
 		keys[i] = p.Key
 	}
-	return c.runBatch(ctx, keys, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
+	size := func(i int) int { return len(pairs[i].Key) + len(pairs[i].Value) }
+	return c.runBatch(ctx, keys, size, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
 		req := &flaredbv1.BatchPutRequest{Context: loc.rpcContext(), Pairs: make([]*flaredbv1.KvPair, len(idx))}
 		for j, i := range idx {
 			req.Pairs[j] = &flaredbv1.KvPair{Key: pairs[i].Key, Value: pairs[i].Value}
@@ -185,7 +205,7 @@ func (c *Client) BatchPut(ctx context.Context, pairs []KV) error {
 
 // BatchDelete removes keys, which may span many regions.
 func (c *Client) BatchDelete(ctx context.Context, keys [][]byte) error {
-	return c.runBatch(ctx, keys, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
+	return c.runBatch(ctx, keys, keySize(keys), func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, idx []int) (*flaredbv1.RegionError, error) {
 		r, err := kv.BatchDelete(ctx, connect.NewRequest(&flaredbv1.BatchDeleteRequest{Context: loc.rpcContext(), Keys: pick(keys, idx)}))
 		if err != nil {
 			return nil, err

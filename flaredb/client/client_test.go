@@ -399,3 +399,26 @@ func TestScanAcrossRegions(t *testing.T) {
 		t.Fatalf("after DeleteRange %d keys left (%v), want %d", len(left), err, n-240)
 	}
 }
+
+// TestBatchKeepsRequestsSmall: large values are spread over several
+// requests of at most 1 MiB each, so the store's request limit is never
+// hit by a batch the caller could not split themselves.
+func TestBatchKeepsRequestsSmall(t *testing.T) {
+	f := newFake(t, 1)
+	c := newTestClient(t, f)
+	var pairs []KV
+	for i := range 5 {
+		pairs = append(pairs, KV{Key: keyf(i), Value: bytes.Repeat([]byte{'x'}, 300<<10)})
+	}
+	if err := c.BatchPut(ctx, pairs); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.BatchRequests() // sent concurrently: any order
+	if len(reqs) != 2 || len(reqs[0])+len(reqs[1]) != 5 || max(len(reqs[0]), len(reqs[1])) != 3 {
+		t.Fatalf("5 values of 300 KiB went out as %v, want requests of 3 and 2 keys", reqs)
+	}
+	got, err := c.BatchGet(ctx, [][]byte{keyf(0), keyf(4)})
+	if err != nil || len(got) != 2 || len(got[1].Value) != 300<<10 {
+		t.Fatalf("BatchGet = %d pairs, %v", len(got), err)
+	}
+}

@@ -87,11 +87,15 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 	})
 }
 
-// WithBatchSize sets how many keys one per-region batch request carries.
+// MaxBatchSize is the most keys a store accepts in one batch request.
+const MaxBatchSize = 4096
+
+// WithBatchSize sets how many keys one per-region batch request carries (at
+// most MaxBatchSize). Requests are also kept under 1 MiB of keys and values.
 func WithBatchSize(n int) Option {
 	return optionFunc(func(o *options) {
 		if n > 0 {
-			o.batchSize = n
+			o.batchSize = min(n, MaxBatchSize)
 		}
 	})
 }
