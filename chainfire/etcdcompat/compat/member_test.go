@@ -50,7 +50,7 @@ func ctlReconfig(t *testing.T, ctx context.Context, ctl etcdctl, args ...string)
 }
 
 var initialClusterLine = regexp.MustCompile(`(?m)^ETCD_INITIAL_CLUSTER="([^"]*)"$`)
-var addedLine = regexp.MustCompile(`(?m)^Member ([0-9a-f]+) added (?:as learner )?to cluster ([0-9a-f]+)$`)
+var addedLine = regexp.MustCompile(`(?m)^Member +([0-9a-f]+) added (?:as learner )?to cluster +([0-9a-f]+)$`)
 
 // memberAdd runs etcdctl member add and returns the new member's id and
 // the ETCD_INITIAL_CLUSTER it printed for the new member to start with.
@@ -177,7 +177,7 @@ func TestMemberEtcdctl(t *testing.T) {
 	id4, _ := memberAdd(t, ctx, ctl, m4, true)
 	moved := c.NewMember(t, "m4b")
 	out = ctl.ok(t, ctx, "", "member", "update", strconv.FormatUint(id4, 16), "--peer-urls="+moved.PeerURL)
-	if !strings.Contains(out, fmt.Sprintf("Member %x updated in cluster", id4)) {
+	if !strings.Contains(out, fmt.Sprintf("Member %16x updated in cluster", id4)) {
 		t.Fatalf("member update: %s", out)
 	}
 	ms = ctlMembers(t, ctx, ctl)
@@ -186,7 +186,7 @@ func TestMemberEtcdctl(t *testing.T) {
 		t.Fatalf("member list after update: %+v", ms)
 	}
 	out = ctlReconfig(t, ctx, ctl, "member", "remove", strconv.FormatUint(id4, 16))
-	if !strings.Contains(out, fmt.Sprintf("Member %x removed from cluster", id4)) {
+	if !strings.Contains(out, fmt.Sprintf("Member %16x removed from cluster", id4)) {
 		t.Fatalf("member remove: %s", out)
 	}
 	_, errOut, err = ctl.run(ctx, "", "member", "remove", strconv.FormatUint(id4, 16))

@@ -194,7 +194,7 @@ func removeLeader(t *testing.T, ctx context.Context, ctl etcdctl, id uint64) {
 	for {
 		out, errOut, err := ctl.run(ctx, "", "member", "remove", hex)
 		if err == nil {
-			if !strings.Contains(out, "Member "+hex+" removed") {
+			if !strings.Contains(out, fmt.Sprintf("Member %16x removed", id)) {
 				t.Fatalf("member remove %s: %s", hex, out)
 			}
 			return
