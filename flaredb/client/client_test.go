@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -420,5 +422,23 @@ func TestBatchKeepsRequestsSmall(t *testing.T) {
 	got, err := c.BatchGet(ctx, [][]byte{keyf(0), keyf(4)})
 	if err != nil || len(got) != 2 || len(got[1].Value) != 300<<10 {
 		t.Fatalf("BatchGet = %d pairs, %v", len(got), err)
+	}
+}
+
+// TestPDFailover: the first PD endpoint is down; lookups use the next.
+func TestPDFailover(t *testing.T) {
+	f := newFake(t, 1)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	c, err := New([]string{dead.URL, f.PDURL()}, WithBackoff(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Put(ctx, []byte("a"), []byte("1")); err != nil {
+		t.Fatalf("Put with the first PD down: %v", err)
+	}
+	if _, err := New([]string{" "}); err == nil {
+		t.Fatal("a client without PD endpoints was accepted")
 	}
 }

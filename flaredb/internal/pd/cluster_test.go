@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -524,5 +525,31 @@ func TestOpenRetriesWithMetrics(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), cfg); err != nil {
 		t.Fatalf("Open once Chainfire answers: %v", err)
+	}
+}
+
+// TestBackendFailsOver: with a dead Chainfire endpoint listed first, PD
+// moves on to the next one.
+func TestBackendFailsOver(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	b, err := NewChainfireBackend([]string{dead, sharedCF.Endpoint}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(context.Background(), Config{Backend: b, Prefix: f.prefix})
+	if err != nil {
+		t.Fatalf("Open with the first endpoint dead: %v", err)
+	}
+	if _, err := c.AllocIDs(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewChainfireBackend([]string{" ", ""}, time.Second); err == nil {
+		t.Fatal("a backend without endpoints was accepted")
 	}
 }
