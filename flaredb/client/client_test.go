@@ -81,6 +81,26 @@ func TestNotLeaderHintUpdatesCache(t *testing.T) {
 	}
 }
 
+// TestNotLeaderOnNewPeerRefreshesRegion: the leader moved to a peer added
+// after the client cached the region. A membership change leaves the
+// version alone, so only the unknown hint tells; the client asks PD for
+// the new peer list.
+func TestNotLeaderOnNewPeerRefreshesRegion(t *testing.T) {
+	f := newFake(t, 4)
+	f.RemovePeer("a", 4)
+	c := newTestClient(t, f)
+	mustPut(t, c, "a", "1")
+	f.AddPeer("a", 4)
+	f.SetLeader("a", 4)
+	mustGet(t, c, "a", "1")
+	if got := c.cache.lookup([]byte("a")).leader.GetStoreId(); got != 4 {
+		t.Fatalf("cached leader on store %d, want 4", got)
+	}
+	if got := f.PDRegionCalls(); got != 2 {
+		t.Fatalf("PD GetRegion calls = %d, want 2", got)
+	}
+}
+
 // TestNotLeaderWithoutHintTriesNextPeer: during an election stores know no
 // leader; the client walks the region's peers.
 func TestNotLeaderWithoutHintTriesNextPeer(t *testing.T) {

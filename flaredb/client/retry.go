@@ -85,12 +85,21 @@ type verdict struct {
 func (c *Client) onRegionError(loc *location, storeID uint64, re *flaredbv1.RegionError) verdict {
 	switch e := re.GetError().(type) {
 	case *flaredbv1.RegionError_NotLeader:
-		if l := e.NotLeader.GetLeader(); l.GetId() != 0 && l.GetStoreId() != storeID && c.cache.setLeader(loc, l) {
+		l := e.NotLeader.GetLeader()
+		switch {
+		case l.GetId() == 0 || l.GetStoreId() == storeID:
+			// No (usable) hint: an election may be running. Try another peer.
+			c.cache.nextPeer(loc, storeID)
+			return verdict{}
+		case c.cache.setLeader(loc, l):
 			return verdict{now: true}
+		default:
+			// The leader is a peer the cached region does not list: its
+			// membership changed (which does not touch the version, so no
+			// EpochNotMatch would tell). PD has the new peer list.
+			c.cache.invalidate(loc)
+			return verdict{}
 		}
-		// No (usable) hint: an election may be running. Try another peer.
-		c.cache.nextPeer(loc, storeID)
-		return verdict{}
 	case *flaredbv1.RegionError_EpochNotMatch:
 		if cur := e.EpochNotMatch.GetCurrentRegions(); len(cur) > 0 {
 			c.cache.replace(loc, cur, storeID)

@@ -139,6 +139,36 @@ func (f *Cluster) SetLeader(key string, store uint64) {
 	f.leaders[f.regions[f.indexLocked([]byte(key))].GetId()] = store
 }
 
+// AddPeer adds a voter on store to the region holding key (conf_ver+1).
+func (f *Cluster) AddPeer(key string, store uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.indexLocked([]byte(key))
+	r := proto.CloneOf(f.regions[i])
+	f.nextID++
+	r.Peers = append(r.Peers, &flaredbv1.Peer{Id: f.nextID, StoreId: store, Role: flaredbv1.PeerRole_PEER_ROLE_VOTER})
+	r.Epoch.ConfVer++
+	f.regions[i] = r
+}
+
+// RemovePeer removes the peer on store from the region holding key
+// (conf_ver+1).
+func (f *Cluster) RemovePeer(key string, store uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.indexLocked([]byte(key))
+	r := proto.CloneOf(f.regions[i])
+	var peers []*flaredbv1.Peer
+	for _, p := range r.GetPeers() {
+		if p.GetStoreId() != store {
+			peers = append(peers, p)
+		}
+	}
+	r.Peers = peers
+	r.Epoch.ConfVer++
+	f.regions[i] = r
+}
+
 // InjectError makes store answer its next KV request with re.
 func (f *Cluster) InjectError(store uint64, re *flaredbv1.RegionError) {
 	f.mu.Lock()
