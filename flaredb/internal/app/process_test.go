@@ -2,8 +2,8 @@ package app
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,9 +20,9 @@ import (
 
 	"github.com/photoncloud/core/flaredb/internal/pd/pdapp"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
+	"github.com/photoncloud/core/pkg/servertest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 	"github.com/photoncloud/core/proto/flaredb/v1/flaredbv1connect"
-	"github.com/photoncloud/core/pkg/servertest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pdtest.Main(m)) }
