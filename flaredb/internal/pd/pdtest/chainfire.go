@@ -52,14 +52,26 @@ type Chainfire struct {
 	dataDir  string
 	cmd      *exec.Cmd
 	done     chan struct{}
-	log      bytes.Buffer
-	logMu    sync.Mutex
+	log      syncBuffer
 }
 
-func (c *Chainfire) Write(p []byte) (int, error) {
-	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	return c.log.Write(p)
+// syncBuffer collects a process's output; the process writes it from
+// exec's copying goroutines while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // StartChainfire builds (once) and starts a one-member Chainfire with its
@@ -110,7 +122,7 @@ func start(t testing.TB, dataDir string) *Chainfire {
 		"--election-timeout=300",
 		"--log-level=warn",
 	)
-	c.cmd.Stdout, c.cmd.Stderr = c, c
+	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("pdtest: start chainfire: %v", err)
@@ -120,11 +132,7 @@ func start(t testing.TB, dataDir string) *Chainfire {
 }
 
 // Log returns what the member printed so far.
-func (c *Chainfire) Log() string {
-	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	return c.log.String()
-}
+func (c *Chainfire) Log() string { return c.log.String() }
 
 func (c *Chainfire) kill() {
 	_ = c.cmd.Process.Kill()
