@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,6 +237,85 @@ func stableRegions(ctx context.Context, t *testing.T, pdAddr string) []*flaredbv
 		}
 		prev = cur
 	}
+}
+
+// BenchmarkClusterPutGet measures the client against the full stack on
+// this machine: 3 stores, regions split to 8+ before timing, 64 concurrent
+// callers, 8-byte keys, 256-byte values.
+//
+//	go test -run XXX -bench ClusterPutGet -benchtime 20000x ./flaredb/client/
+func BenchmarkClusterPutGet(b *testing.B) {
+	cf := pdtest.StartChainfire(b)
+	pdAddr := pdapptest.StartPD(b, cf.Endpoint)
+	for i := 1; i <= 3; i++ {
+		addr, raft := servertest.FreeAddr(b), servertest.FreeAddr(b)
+		servertest.RunCommand(b, app.Command("bench", "bench"), addr,
+			"--name", fmt.Sprintf("store-%d", i), "--listen-addr", addr, "--raft-addr", raft,
+			"--data-dir", b.TempDir(), "--pd-endpoints", pdAddr, "--log-level", "error",
+			"--region-split-keys", "2000", "--split-check-interval", "200ms",
+			"--store-heartbeat-interval", "300ms", "--region-heartbeat-interval", "300ms")
+	}
+	c, err := client.New([]string{pdAddr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	const keys = 20000
+	key := func(i int) []byte { return fmt.Appendf(nil, "%08d", i%keys) }
+	val := make([]byte, 256)
+	for i := 0; i < keys; i += 500 {
+		var batch []client.KV
+		for j := i; j < i+500; j++ {
+			batch = append(batch, client.KV{Key: key(j), Value: val})
+		}
+		if err := c.BatchPut(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitRegionsB(ctx, b, pdAddr, 8)
+	for _, op := range []string{"put", "get"} {
+		b.Run(op, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(32) // 64 callers on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k := key(int(next.Add(7919)))
+					var err error
+					if op == "put" {
+						err = c.Put(ctx, k, val)
+					} else {
+						_, _, err = c.Get(ctx, k)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func waitRegionsB(ctx context.Context, b *testing.B, pdAddr string, min int) {
+	pd := flaredbv1connect.NewPDServiceClient(servertest.HTTP2Client(), "http://"+pdAddr, connect.WithGRPC())
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := pd.ScanRegions(ctx, connect.NewRequest(&flaredbv1.ScanRegionsRequest{}))
+		if err == nil && len(resp.Msg.GetRegions()) >= min {
+			full := true
+			for _, r := range resp.Msg.GetRegions() {
+				full = full && len(r.GetRegion().GetPeers()) == 3
+			}
+			if full {
+				b.Logf("%d regions", len(resp.Msg.GetRegions()))
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("fewer than %d fully replicated regions after 2 minutes", min)
 }
 
 // waitRegions waits until PD knows at least min regions and every region
