@@ -2,6 +2,7 @@ package member_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -11,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/hashicorp/raft"
 
+	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/member"
 	"github.com/photoncloud/core/pkg/servertest"
+	pb "github.com/photoncloud/core/proto/etcdserverpb"
+	"github.com/photoncloud/core/proto/etcdserverpb/etcdserverpbconnect"
 )
 
 // slowLayer throttles what a member receives from its peers, so a
@@ -133,5 +138,91 @@ func TestJoinBySnapshotLeaderKilledMidTransfer(t *testing.T) {
 	})
 	if joiner.m.IsLearner() {
 		t.Fatal("joiner is still a learner after promotion")
+	}
+}
+
+func (tm *testMember) cluster() etcdserverpbconnect.ClusterClient {
+	return etcdserverpbconnect.NewClusterClient(tm.c.http, "http://"+tm.clientAddr, connect.WithGRPC())
+}
+
+func wantEtcdErr(t *testing.T, what string, err error, want *etcderr.Error) {
+	t.Helper()
+	var cerr *connect.Error
+	if !errors.As(err, &cerr) || cerr.Code() != want.Code || cerr.Message() != want.Msg {
+		t.Fatalf("%s: got %v, want %v %q", what, err, want.Code, want.Msg)
+	}
+}
+
+// TestMembershipThroughFollower drives the Cluster API through a follower
+// (which forwards to the leader) and checks etcd's errors for the invalid
+// cases.
+func TestMembershipThroughFollower(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.waitLeader()
+	f := c.others(leader)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cl := f.cluster()
+
+	url := "http://" + servertest.FreeAddr(t)
+	add, err := cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{url}, IsLearner: true}))
+	if err != nil {
+		t.Fatalf("member add through a follower: %v", err)
+	}
+	id := add.Msg.GetMember().GetID()
+	if len(add.Msg.GetMembers()) != 4 || !add.Msg.GetMember().GetIsLearner() || add.Msg.GetHeader().GetMemberId() != f.m.ID() {
+		t.Fatalf("member add answered %v", add.Msg)
+	}
+	_, err = cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{url}}))
+	wantEtcdErr(t, "adding the same peer URL", err, etcderr.MemberExist)
+	_, err = cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{"http://" + servertest.FreeAddr(t)}, IsLearner: true}))
+	wantEtcdErr(t, "a second learner", err, etcderr.TooManyLearners)
+	_, err = cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{"ftp://x"}}))
+	wantEtcdErr(t, "a bad URL", err, etcderr.MemberBadURLs)
+	_, err = cl.MemberPromote(ctx, connect.NewRequest(&pb.MemberPromoteRequest{ID: id}))
+	wantEtcdErr(t, "promoting an unstarted learner", err, etcderr.LearnerNotReady)
+	_, err = cl.MemberPromote(ctx, connect.NewRequest(&pb.MemberPromoteRequest{ID: f.m.ID()}))
+	wantEtcdErr(t, "promoting a voter", err, etcderr.MemberNotLearner)
+	_, err = cl.MemberRemove(ctx, connect.NewRequest(&pb.MemberRemoveRequest{ID: 12345}))
+	wantEtcdErr(t, "removing an unknown member", err, etcderr.MemberNotFound)
+
+	// Every member lists the learner (linearizably) before it is removed.
+	for _, tm := range c.members {
+		ml, err := tm.cluster().MemberList(ctx, connect.NewRequest(&pb.MemberListRequest{Linearizable: true}))
+		if err != nil || len(ml.Msg.GetMembers()) != 4 {
+			t.Fatalf("%s: member list: %v %v", tm.name, ml, err)
+		}
+	}
+	if _, err := cl.MemberRemove(ctx, connect.NewRequest(&pb.MemberRemoveRequest{ID: id})); err != nil {
+		t.Fatalf("remove the learner: %v", err)
+	}
+
+	// Removing the leader hands leadership over first: the cluster keeps a
+	// leader among the remaining two and keeps accepting writes.
+	if _, err := cl.MemberRemove(ctx, connect.NewRequest(&pb.MemberRemoveRequest{ID: leader.m.ID()})); err != nil {
+		t.Fatalf("remove the leader: %v", err)
+	}
+	rest := c.others(leader)
+	newLeader := c.waitLeader(rest...)
+	if newLeader == leader {
+		t.Fatal("the removed leader still leads")
+	}
+	newLeader.mustPut("after-remove", "x")
+	ml, err := newLeader.cluster().MemberList(ctx, connect.NewRequest(&pb.MemberListRequest{Linearizable: true}))
+	if err != nil || len(ml.Msg.GetMembers()) != 2 {
+		t.Fatalf("member list after removing the leader: %v %v", ml, err)
+	}
+
+	// MoveLeader is for the leader only and for voters only.
+	other := c.others(leader, newLeader)[0]
+	_, err = other.maintenance().MoveLeader(ctx, connect.NewRequest(&pb.MoveLeaderRequest{TargetID: other.m.ID()}))
+	wantEtcdErr(t, "move-leader on a follower", err, etcderr.NotLeader)
+	_, err = newLeader.maintenance().MoveLeader(ctx, connect.NewRequest(&pb.MoveLeaderRequest{TargetID: 999}))
+	wantEtcdErr(t, "move-leader to a stranger", err, etcderr.BadLeaderTransferee)
+	if _, err := newLeader.maintenance().MoveLeader(ctx, connect.NewRequest(&pb.MoveLeaderRequest{TargetID: other.m.ID()})); err != nil {
+		t.Fatalf("move-leader: %v", err)
+	}
+	if got := c.waitLeader(rest...); got != other {
+		t.Fatalf("leader after move-leader is %s, want %s", got.name, other.name)
 	}
 }
