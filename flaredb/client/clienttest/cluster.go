@@ -551,6 +551,24 @@ func (a *fakeAdmin) ListRegions(_ context.Context, _ *connect.Request[flaredbv1.
 	return connect.NewResponse(resp), nil
 }
 
+func (a *fakeAdmin) RegionStatus(_ context.Context, req *connect.Request[flaredbv1.RegionStatusRequest]) (*connect.Response[flaredbv1.RegionStatusResponse], error) {
+	f := a.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byIDLocked(req.Msg.GetRegionId())
+	if r == nil || peerOnStore(r, a.id) == nil {
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("region not on this store"))
+	}
+	state := "Follower"
+	if f.leaders[r.GetId()] == a.id {
+		state = "Leader"
+	}
+	return connect.NewResponse(&flaredbv1.RegionStatusResponse{Status: &flaredbv1.RegionStatus{
+		Region: proto.CloneOf(r), PeerState: flaredbv1.PeerState_PEER_STATE_NORMAL, RaftState: state,
+		AppliedIndex: uint64(f.calls[a.id]) + 5, Leader: proto.CloneOf(f.leaderPeerLocked(r)),
+	}}), nil
+}
+
 func (a *fakeAdmin) SplitRegion(_ context.Context, req *connect.Request[flaredbv1.SplitRegionRequest]) (*connect.Response[flaredbv1.SplitRegionResponse], error) {
 	f := a.f
 	f.mu.Lock()

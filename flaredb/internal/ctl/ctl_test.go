@@ -103,6 +103,17 @@ func TestRegionStoreClusterCommands(t *testing.T) {
 	if out := mustRun(t, f, "region", "show", "1"); !strings.Contains(out, "1/2") {
 		t.Fatalf("region show 1 printed %q (want epoch 1/2 after the split)", out)
 	}
+	var replicas []replicaStatus
+	if err := json.Unmarshal([]byte(mustRun(t, f, "-w", "json", "region", "status", "1")), &replicas); err != nil {
+		t.Fatal(err)
+	}
+	if len(replicas) != 3 || replicas[0].RaftState != "Leader" || replicas[1].RaftState != "Follower" || replicas[0].Version != 2 {
+		t.Fatalf("region status = %+v", replicas)
+	}
+	f.StopStore(3)
+	if out := mustRun(t, f, "region", "status", "1"); !strings.Contains(out, "error:") || !strings.Contains(out, "Leader") {
+		t.Fatalf("region status with store 3 down printed %q", out)
+	}
 	if out := mustRun(t, f, "store", "list"); strings.Count(out, "UP") != 3 {
 		t.Fatalf("store list printed %q", out)
 	}

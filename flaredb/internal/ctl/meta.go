@@ -14,8 +14,74 @@ import (
 
 func (a *app) regionCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "region", Short: "Inspect and split regions"}
-	cmd.AddCommand(a.regionListCmd(), a.regionShowCmd(), a.regionSplitCmd())
+	cmd.AddCommand(a.regionListCmd(), a.regionShowCmd(), a.regionSplitCmd(), a.regionStatusCmd())
 	return cmd
+}
+
+// replicaStatus is one replica's state as its store reports it.
+type replicaStatus struct {
+	PeerID       uint64 `json:"peer_id"`
+	StoreID      uint64 `json:"store_id"`
+	Address      string `json:"address"`
+	RaftState    string `json:"raft_state,omitempty"`
+	AppliedIndex uint64 `json:"applied_index"`
+	ConfVer      uint64 `json:"conf_ver"`
+	Version      uint64 `json:"version"`
+	Error        string `json:"error,omitempty"`
+}
+
+func (a *app) regionStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status ID",
+		Short: "Ask every store holding a replica of the region for its Raft state and applied index",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("region id %q: %w", args[0], err)
+			}
+			ctx, cancel := a.ctx(cmd)
+			defer cancel()
+			pd := a.pdClient()
+			reg, err := pd.GetRegionByID(ctx, connect.NewRequest(&flaredbv1.GetRegionByIDRequest{RegionId: id}))
+			if err != nil {
+				return err
+			}
+			var out []replicaStatus
+			for _, p := range reg.Msg.GetRegion().GetPeers() {
+				rs := replicaStatus{PeerID: p.GetId(), StoreID: p.GetStoreId()}
+				st, err := pd.GetStore(ctx, connect.NewRequest(&flaredbv1.GetStoreRequest{StoreId: p.GetStoreId()}))
+				if err != nil {
+					rs.Error = err.Error()
+					out = append(out, rs)
+					continue
+				}
+				rs.Address = st.Msg.GetStore().GetAddress()
+				resp, err := a.adminClient(rs.Address).RegionStatus(ctx, connect.NewRequest(&flaredbv1.RegionStatusRequest{RegionId: id}))
+				if err != nil {
+					rs.Error = err.Error()
+				} else {
+					s := resp.Msg.GetStatus()
+					rs.RaftState, rs.AppliedIndex = s.GetRaftState(), s.GetAppliedIndex()
+					rs.ConfVer, rs.Version = s.GetRegion().GetEpoch().GetConfVer(), s.GetRegion().GetEpoch().GetVersion()
+				}
+				out = append(out, rs)
+			}
+			if a.output == "json" {
+				return writeJSON(a.stdout, out)
+			}
+			rows := make([][]string, len(out))
+			for i, r := range out {
+				state := r.RaftState
+				if r.Error != "" {
+					state = "error: " + r.Error
+				}
+				rows[i] = []string{strconv.FormatUint(r.PeerID, 10), strconv.FormatUint(r.StoreID, 10), r.Address, state,
+					strconv.FormatUint(r.AppliedIndex, 10), fmt.Sprintf("%d/%d", r.ConfVer, r.Version)}
+			}
+			return writeTable(a.stdout, []string{"PEER", "STORE", "ADDRESS", "RAFT_STATE", "APPLIED_INDEX", "CONF_VER/VERSION"}, rows)
+		},
+	}
 }
 
 func (a *app) regionListCmd() *cobra.Command {
