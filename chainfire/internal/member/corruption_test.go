@@ -5,9 +5,11 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
 	"github.com/photoncloud/core/chainfire/internal/member"
@@ -19,7 +21,16 @@ import (
 // comparison must raise CORRUPT for that follower, and writes then fail
 // with etcd's corrupt-cluster error.
 func TestCorruptionCheckRaisesAlarm(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *member.Config) { cfg.CorruptCheckInterval = 200 * time.Millisecond })
+	var mu sync.Mutex
+	regs := map[string]*prometheus.Registry{}
+	c := newCluster(t, 3, func(cfg *member.Config) {
+		cfg.CorruptCheckInterval = 200 * time.Millisecond
+		reg := prometheus.NewRegistry()
+		cfg.Registerer = reg
+		mu.Lock()
+		regs[cfg.Name] = reg
+		mu.Unlock()
+	})
 	leader := c.waitLeader()
 	original := strings.Repeat("a", 64)
 	leader.mustPut("corrupt/x", original)
@@ -66,9 +77,40 @@ func TestCorruptionCheckRaisesAlarm(t *testing.T) {
 		}
 		return false
 	})
+	// The leader that found it counted it (leadership may have moved).
+	var total float64
+	mu.Lock()
+	for _, reg := range regs {
+		total += mismatches(t, reg)
+	}
+	mu.Unlock()
+	if total < 1 {
+		t.Fatal(`no member counted chainfire_server_corruption_checks_total{result="mismatch"}`)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	if _, err := leader.put(ctx, "corrupt/z", "z"); err == nil || !strings.Contains(err.Error(), "etcdserver: corrupt cluster") {
 		t.Fatalf("write under CORRUPT: %v", err)
 	}
+}
+
+func mismatches(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "chainfire_server_corruption_checks_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "mismatch" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
