@@ -15,17 +15,14 @@ import (
 )
 
 // TestSnapshotRestoreRoundTrip takes a snapshot with etcdctl snapshot
-// save, checks chainfire snapshot status on it, restores it with chainfire
-// snapshot restore into a new 3-member cluster and finds every key, value
-// and revision (and older history) there. The restore tool is Chainfire's
-// (etcd's is etcdutl, which the harness does not build).
+// save, checks snapshot status on it, restores it with snapshot restore
+// into a new 3-member cluster and finds every key, value and revision (and
+// older history) there. The offline tool is chainfire's own subcommands
+// for Chainfire and etcdutl for etcd, with the same flags.
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	impl, err := cluster.ImplFromEnv()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if impl != cluster.Chainfire {
-		t.Skip("restore uses the chainfire binary's snapshot restore")
 	}
 	ctx := deadline(t, 150*time.Second)
 	src := startCluster(t)
@@ -45,7 +42,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	ctl := etcdctl{bin: cluster.EtcdctlBinary(t), eps: src.Endpoints()[:1]}
 	ctl.ok(t, ctx, "", "snapshot", "save", file)
 
-	bin := cluster.ServerBinary(t, impl)
+	bin := cluster.SnapshotTool(t, impl)
 	status, err := exec.CommandContext(ctx, bin, "snapshot", "status", "-w", "json", file).Output()
 	if err != nil {
 		t.Fatalf("chainfire snapshot status: %v", err)
@@ -55,7 +52,10 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		TotalKey int   `json:"totalKey"`
 		Size     int64 `json:"totalSize"`
 	}](t, "snapshot status", string(status))
-	if st.Revision != want.Header.Revision || st.TotalKey != len(want.Kvs) || st.Size <= 0 {
+	// Chainfire counts live keys; etcdutl counts every bbolt record, so
+	// only a lower bound holds for both.
+	exact := impl != cluster.Chainfire || st.TotalKey == len(want.Kvs)
+	if st.Revision != want.Header.Revision || st.TotalKey < len(want.Kvs) || !exact || st.Size <= 0 {
 		t.Fatalf("snapshot status %+v; the cluster had revision %d and %d keys", st, want.Header.Revision, len(want.Kvs))
 	}
 
