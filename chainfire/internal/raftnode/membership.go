@@ -84,4 +84,3 @@ func (n *Node) await(ctx context.Context, start func(timeout time.Duration) raft
 		return ctx.Err()
 	}
 }
-
