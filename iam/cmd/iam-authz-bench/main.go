@@ -35,9 +35,9 @@ func main() {
 }
 
 func line(name string, r authzbench.Result) {
-	fmt.Printf("%-22s %9.0f decisions/s  p50 %8s  p99 %8s  max %8s  allowed %5.1f%%  errors %d\n", name, r.PerSecond(),
+	fmt.Printf("%-22s %9.0f decisions/s  p50 %8s  p99 %8s  max %8s  cpu %6.1fµs/decision  allowed %5.1f%%  errors %d\n", name, r.PerSecond(),
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
-		100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
+		float64(r.CPU.Nanoseconds())/1e3/float64(r.Decisions), 100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
 }
 
 func run(ctx context.Context, n, workers, bindings int, only string, batch int, ro authzbench.RPCOptions) error {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -16,6 +17,10 @@ type Result struct {
 	Elapsed   time.Duration
 	P50, P99  time.Duration
 	Max       time.Duration
+	// CPU is the process's user+system CPU time during the run (client
+	// and server alike when both run here): unlike throughput, it does
+	// not depend on what else the machine is doing.
+	CPU time.Duration
 }
 
 // PerSecond is the throughput.
@@ -31,6 +36,7 @@ func Run(ctx context.Context, qs []Question, workers int, ask Ask) Result {
 	lat := make([]time.Duration, len(qs))
 	var errs, allowed atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -53,8 +59,18 @@ func Run(ctx context.Context, qs []Question, workers int, ask Ask) Result {
 		}()
 	}
 	wg.Wait()
-	res := Result{Decisions: len(qs), Errors: int(errs.Load()), Allowed: int(allowed.Load()), Elapsed: time.Since(start)}
+	res := Result{Decisions: len(qs), Errors: int(errs.Load()), Allowed: int(allowed.Load()), Elapsed: time.Since(start),
+		CPU: cpuTime() - cpu0}
 	slices.Sort(lat)
 	res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	return res
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
