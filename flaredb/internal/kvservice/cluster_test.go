@@ -111,14 +111,14 @@ type node struct {
 }
 
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	pd    *fakePD
 	cfg   store.Config
 	mu    sync.Mutex
 	nodes map[uint64]*node
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,7 +130,7 @@ func freeAddr(t *testing.T) string {
 
 // newCluster opens n stores; with bootstrap, region 1 (the whole key
 // space) gets one peer on each of them.
-func newCluster(t *testing.T, n int, cfg store.Config, bootstrap bool) *cluster {
+func newCluster(t testing.TB, n int, cfg store.Config, bootstrap bool) *cluster {
 	c := &cluster{t: t, pd: newFakePD(), cfg: cfg, nodes: map[uint64]*node{}}
 	for i := 1; i <= n; i++ {
 		nd := &node{id: uint64(i), dir: t.TempDir(), raft: freeAddr(t)}
@@ -298,7 +298,7 @@ func (c *cluster) get(key []byte) (val []byte, found bool, err error) {
 	return val, found, err
 }
 
-func (c *cluster) mustGet(t *testing.T, key, want []byte) {
+func (c *cluster) mustGet(t testing.TB, key, want []byte) {
 	t.Helper()
 	got, found, err := c.get(key)
 	if err != nil {
@@ -310,7 +310,7 @@ func (c *cluster) mustGet(t *testing.T, key, want []byte) {
 }
 
 // waitFor polls cond with a generous bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {

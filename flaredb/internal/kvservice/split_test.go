@@ -93,7 +93,7 @@ func TestSplitUnderLoad(t *testing.T) {
 	}
 }
 
-func (c *cluster) leaderForWait(t *testing.T, k []byte) (*node, *flaredbv1.Region) {
+func (c *cluster) leaderForWait(t testing.TB, k []byte) (*node, *flaredbv1.Region) {
 	t.Helper()
 	var nd *node
 	var r *flaredbv1.Region

@@ -97,10 +97,19 @@ func (s *Store) regionHeartbeat(ctx context.Context, p *Peer) {
 		}
 		return
 	}
-	if op := resp.GetChangePeer(); op != nil {
-		if err := s.ChangePeer(ctx, p.regionID, op); err != nil {
-			s.log.Info("change peer (PD will ask again)", "region", meta.GetId(), "err", err)
-		}
+	if op := resp.GetChangePeer(); op != nil && p.changing.CompareAndSwap(false, true) {
+		// A membership change waits on another store and on snapshots: run
+		// it aside so the other regions' heartbeats keep their pace.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer p.changing.Store(false)
+			ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+			defer cancel()
+			if err := s.ChangePeer(ctx, p.regionID, op); err != nil && ctx.Err() == nil {
+				s.log.Info("change peer (PD will ask again)", "region", meta.GetId(), "err", err)
+			}
+		}()
 	}
 }
 

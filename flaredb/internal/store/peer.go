@@ -51,6 +51,8 @@ type Peer struct {
 	// splitting is set while this leader drives a split, so checks do not
 	// pile up.
 	splitting atomic.Bool
+	// changing is set while this leader carries out a membership change.
+	changing atomic.Bool
 	// lastSplitCheck is the applied index at the last split check.
 	lastSplitCheck atomic.Uint64
 	stopped        atomic.Bool

@@ -304,20 +304,22 @@ func (s *Store) Peers() []*Peer {
 // configuration supplies their addresses. It runs in the background: the
 // FSM goroutine must not wait on a new group's start-up, and a crash before
 // it finishes is repaired by loadRegions on restart.
+//
+// The parent's configuration is read on that goroutine too: asking raft
+// for it from the FSM goroutine could wait on raft's main loop while the
+// main loop waits on the FSM.
 func (s *Store) onSplitApplied(parent *Peer, sr *region.SplitResult) {
-	if addrs := parent.storeAddrs(); addrs != nil {
-		for id, a := range addrs {
+	child := sr.Child
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for id, a := range parent.storeAddrs() {
 			s.mu.Lock()
 			if _, ok := s.addrs[id]; !ok {
 				s.addrs[id] = a
 			}
 			s.mu.Unlock()
 		}
-	}
-	child := sr.Child
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
 		if err := s.startChild(child); err != nil && s.ctx.Err() == nil {
 			s.log.Error("start split child", "region", child.GetId(), "err", err)
 		}
