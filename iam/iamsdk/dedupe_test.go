@@ -21,8 +21,11 @@ import (
 // countingDecider allows everything slowly and counts the questions.
 type countingDecider struct{ calls atomic.Int64 }
 
-func (d *countingDecider) Authorize(ctx context.Context, principal, permission, resource string, _ map[string]string) (bool, error) {
+func (d *countingDecider) Authorize(ctx context.Context, q iamsdk.Question) (bool, error) {
 	d.calls.Add(1)
+	if q.SourceIP != "127.0.0.1" {
+		return false, nil // the caller's address must reach IAM
+	}
 	select {
 	case <-time.After(100 * time.Millisecond):
 		return true, nil
@@ -91,8 +94,8 @@ func localIssuer(t *testing.T) (string, func(sub string) string) {
 // onlyAlice allows user:usr_alice and nobody else.
 type onlyAlice struct{}
 
-func (onlyAlice) Authorize(_ context.Context, principal, permission, resource string, _ map[string]string) (bool, error) {
-	return principal == "user:usr_alice" && permission == "demo.feed.watch" && resource == "orgs/a/feed", nil
+func (onlyAlice) Authorize(_ context.Context, q iamsdk.Question) (bool, error) {
+	return q.Principal == "user:usr_alice" && q.Permission == "demo.feed.watch" && q.Resource == "orgs/a/feed", nil
 }
 
 // TestStreamingCallsAreChecked: server streams are authorized before the

@@ -236,3 +236,26 @@ func TestNoConfusedDeputy(t *testing.T) {
 		t.Fatalf("forged originating token: %v", err)
 	}
 }
+
+// TestSourceAddressReachesConditions: the caller's address travels from
+// the protected service to IAM, where conditions can test it.
+func TestSourceAddressReachesConditions(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	for name, cidr := range map[string]string{"loopback-only": "127.0.0.0/8", "office-only": "10.0.0.0/8"} {
+		m, id, secret := w.iam.ServiceAccount(name)
+		w.members[name], w.secrets[name] = m, [2]string{id, secret}
+		_, err := w.iam.Policy.CreateBinding(ctx, iamtest.Authed(w.iam.Admin, &iamv1.CreateBindingRequest{Binding: &iamv1.Binding{
+			Resource: project, Role: "roles/demo.reader", Members: []string{m},
+			Condition: &iamv1.Condition{Expression: `ip_in_cidr(request.source_ip, "` + cidr + `")`}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := get(ctx, w.client("loopback-only"), "x"); code(err) != connect.CodeNotFound {
+		t.Fatalf("loopback caller with a loopback condition: %v", err)
+	}
+	if c := code(get(ctx, w.client("office-only"), "x")); c != connect.CodePermissionDenied {
+		t.Fatalf("loopback caller with an office condition: %v", c)
+	}
+}

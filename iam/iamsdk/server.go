@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,10 +32,23 @@ type Check struct {
 // caller as is (use connect errors for a specific code).
 type Mapper func(ctx context.Context, procedure string, req connect.AnyRequest) (Check, error)
 
-// Decider answers authorization questions; *iamv1connect.AuthzServiceClient
-// adapts to it through AuthzClient.
+// Question is what the interceptor asks IAM about one call.
+type Question struct {
+	// Principal is the subject's member string.
+	Principal  string
+	Permission string
+	Resource   string
+	// ResourceAttributes come from the Mapper.
+	ResourceAttributes map[string]string
+	// SourceIP is the address the call came from (of the direct caller:
+	// a forwarding service's, when it acts for someone).
+	SourceIP string
+}
+
+// Decider answers authorization questions; an AuthzService client adapts
+// to it through AuthzClient.
 type Decider interface {
-	Authorize(ctx context.Context, principal, permission, resource string, attrs map[string]string) (bool, error)
+	Authorize(ctx context.Context, q Question) (bool, error)
 }
 
 // AuthzClient adapts an AuthzService client (which must carry this
@@ -46,9 +60,10 @@ type authzClient struct {
 	c iamv1connect.AuthzServiceClient
 }
 
-func (a authzClient) Authorize(ctx context.Context, principal, permission, resource string, attrs map[string]string) (bool, error) {
+func (a authzClient) Authorize(ctx context.Context, q Question) (bool, error) {
 	resp, err := a.c.Authorize(ctx, connect.NewRequest(&iamv1.AuthorizeRequest{
-		Principal: principal, Permission: permission, Resource: resource, ResourceAttributes: attrs,
+		Principal: q.Principal, Permission: q.Permission, Resource: q.Resource,
+		ResourceAttributes: q.ResourceAttributes, SourceIp: q.SourceIP,
 	}))
 	if err != nil {
 		return false, err
@@ -175,7 +190,7 @@ func (s *ServerInterceptor) remember(key string, now time.Time) {
 
 // authorize runs the check for a call and returns the context to serve it
 // with.
-func (s *ServerInterceptor) authorize(ctx context.Context, procedure string, h http.Header, req connect.AnyRequest) (context.Context, error) {
+func (s *ServerInterceptor) authorize(ctx context.Context, procedure, peer string, h http.Header, req connect.AnyRequest) (context.Context, error) {
 	chk, err := s.cfg.Map(ctx, procedure, req)
 	if err != nil {
 		return nil, err
@@ -191,17 +206,20 @@ func (s *ServerInterceptor) authorize(ctx context.Context, procedure string, h h
 		return nil, err
 	}
 	now := s.cfg.Now()
+	q := Question{Principal: sub.Member, Permission: chk.Permission, Resource: chk.Resource,
+		ResourceAttributes: chk.ResourceAttributes, SourceIP: peerIP(peer)}
 	// Only allows are cached: a deny is cheap to repeat and caching it
-	// would delay a fresh grant.
-	key := sub.Member + "\x00" + chk.Permission + "\x00" + chk.Resource
+	// would delay a fresh grant. The source address is part of the key,
+	// since conditions may depend on it.
+	key := q.Principal + "\x00" + q.Permission + "\x00" + q.Resource + "\x00" + q.SourceIP
 	if len(chk.ResourceAttributes) == 0 && s.cfg.CacheTTL > 0 && s.cached(key, now) {
 		return WithSubject(ctx, sub), nil
 	}
 	var ok bool
 	if len(chk.ResourceAttributes) == 0 {
-		ok, err = s.decideShared(ctx, key, sub.Member, chk)
+		ok, err = s.decideShared(ctx, key, q)
 	} else {
-		ok, err = s.decide(ctx, sub.Member, chk)
+		ok, err = s.decide(ctx, q)
 	}
 	if err != nil {
 		// Fail closed: without a fresh enough answer, nobody gets in.
@@ -217,23 +235,30 @@ func (s *ServerInterceptor) authorize(ctx context.Context, procedure string, h h
 	return WithSubject(ctx, sub), nil
 }
 
-func (s *ServerInterceptor) decide(ctx context.Context, member string, chk Check) (bool, error) {
+func (s *ServerInterceptor) decide(ctx context.Context, q Question) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	return s.cfg.Decider.Authorize(cctx, member, chk.Permission, chk.Resource, chk.ResourceAttributes)
+	return s.cfg.Decider.Authorize(cctx, q)
+}
+
+func peerIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // decideShared asks IAM once for all concurrent callers with the same
 // question. The shared call is not cancelled by any one caller leaving;
 // each caller still waits no longer than its own context allows.
-func (s *ServerInterceptor) decideShared(ctx context.Context, key, member string, chk Check) (bool, error) {
+func (s *ServerInterceptor) decideShared(ctx context.Context, key string, q Question) (bool, error) {
 	s.inflightMu.Lock()
 	p, ok := s.inflight[key]
 	if !ok {
 		p = &pending{done: make(chan struct{})}
 		s.inflight[key] = p
 		go func() {
-			p.ok, p.err = s.decide(context.WithoutCancel(ctx), member, chk)
+			p.ok, p.err = s.decide(context.WithoutCancel(ctx), q)
 			s.inflightMu.Lock()
 			delete(s.inflight, key)
 			s.inflightMu.Unlock()
@@ -255,7 +280,7 @@ func (s *ServerInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc 
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		ctx, err := s.authorize(ctx, req.Spec().Procedure, req.Header(), req)
+		ctx, err := s.authorize(ctx, req.Spec().Procedure, req.Peer().Addr, req.Header(), req)
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +296,7 @@ func (s *ServerInterceptor) WrapStreamingClient(next connect.StreamingClientFunc
 // WrapStreamingHandler checks streaming calls before the handler runs.
 func (s *ServerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := s.authorize(ctx, conn.Spec().Procedure, conn.RequestHeader(), nil)
+		ctx, err := s.authorize(ctx, conn.Spec().Procedure, conn.Peer().Addr, conn.RequestHeader(), nil)
 		if err != nil {
 			return err
 		}
