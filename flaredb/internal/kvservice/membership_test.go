@@ -58,3 +58,27 @@ func TestReplicaCheckerGrowsSingleReplicaRegion(t *testing.T) {
 		c.mustGet(t, key(i), val(i))
 	}
 }
+
+// TestEmptyPeerSurvivesRestart: a replica created empty for a peer being
+// added is still there (same peer id, waiting for its snapshot) after the
+// store restarts, and creating it again is a no-op while a different peer
+// id for the same region is refused.
+func TestEmptyPeerSurvivesRestart(t *testing.T) {
+	c := newCluster(t, 1, store.Config{}, false)
+	st := c.list()[0].st
+	if err := st.CreatePeer(context.Background(), 77, 770); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePeer(context.Background(), 77, 770); err != nil {
+		t.Fatalf("repeated create: %v", err)
+	}
+	if err := st.CreatePeer(context.Background(), 77, 771); err == nil {
+		t.Fatal("a second peer id for the same region was accepted")
+	}
+	c.stop(1)
+	c.start(c.list()[0])
+	p := c.list()[0].st.Peer(77)
+	if p == nil || p.PeerID() != 770 || p.Region() != nil {
+		t.Fatalf("after restart: %v", p)
+	}
+}
