@@ -7,7 +7,9 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
+	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
 
@@ -108,16 +110,67 @@ func (m *Members) alarm(b *mvcc.Batch, req *pb.AlarmRequest) (*pb.AlarmResponse,
 		}
 		resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: k.member, Alarm: k.alarm})
 	}
-	b.OnCommit(func(int64, []mvcc.Event) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		for _, k := range targets {
-			if activate {
-				m.alarms[k] = struct{}{}
-			} else {
-				delete(m.alarms, k)
+	// Visible at once, not on commit: a later entry of the same batch must
+	// see it, since members group entries into batches differently and
+	// every member must refuse the same writes. A failed commit stops the
+	// member (see ApplyBatch), so nothing uncommitted outlives it.
+	m.mu.Lock()
+	for _, k := range targets {
+		if activate {
+			m.alarms[k] = struct{}{}
+		} else {
+			delete(m.alarms, k)
+		}
+	}
+	m.mu.Unlock()
+	return resp, nil
+}
+
+// refuse applies etcd's alarm rules at apply time, where every member
+// sees the same alarms in log order (a member checking before proposing
+// may not have applied a just-raised alarm yet): under CORRUPT no write
+// applies; under NOSPACE puts and put-carrying transactions do not, while
+// deletes and compaction still do, so space can be freed.
+func (m *Members) refuse(cmd *chainfirev1.RaftCommand) error {
+	m.mu.RLock()
+	empty := len(m.alarms) == 0
+	m.mu.RUnlock()
+	if empty {
+		return nil
+	}
+	adds := false
+	switch c := cmd.GetCommand().(type) {
+	case *chainfirev1.RaftCommand_Put:
+		adds = true
+	case *chainfirev1.RaftCommand_Txn:
+		adds = TxnAddsData(c.Txn)
+	case *chainfirev1.RaftCommand_DeleteRange:
+	default:
+		return nil
+	}
+	if m.AlarmActive(pb.AlarmType_CORRUPT) {
+		return etcderr.Corrupt
+	}
+	if adds && m.AlarmActive(pb.AlarmType_NOSPACE) {
+		return etcderr.NoSpace
+	}
+	return nil
+}
+
+// TxnAddsData reports whether a transaction may put (on either branch, at
+// any depth): what NOSPACE forbids.
+func TxnAddsData(t *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{t.GetSuccess(), t.GetFailure()} {
+		for _, op := range ops {
+			switch r := op.GetRequest().(type) {
+			case *pb.RequestOp_RequestPut:
+				return true
+			case *pb.RequestOp_RequestTxn:
+				if TxnAddsData(r.RequestTxn) {
+					return true
+				}
 			}
 		}
-	})
-	return resp, nil
+	}
+	return false
 }

@@ -48,3 +48,23 @@ func TestAlarmsReplicatedAndDurable(t *testing.T) {
 		t.Fatalf("after clearing NOSPACE and restart: %v", members.Alarms())
 	}
 }
+
+// TestNoSpaceRefusedInTheSameBatch: a put in the same Raft batch as the
+// NOSPACE alarm is refused, as it is when the two arrive in separate
+// batches, so members that batch differently agree.
+func TestNoSpaceRefusedInTheSameBatch(t *testing.T) {
+	h := newHarness(t)
+	put := putCmd(&pb.PutRequest{Key: []byte("k"), Value: []byte("v")})
+	del := delCmd(&pb.DeleteRangeRequest{Key: []byte("k")})
+	res := h.batch(alarmCmd(pb.AlarmRequest_ACTIVATE, 1, pb.AlarmType_NOSPACE), put, del)
+	if res[1].Err == nil || res[1].Err.Error() != "etcdserver: mvcc: database space exceeded" {
+		t.Fatalf("put after NOSPACE in the same batch: %v", res[1].Err)
+	}
+	if res[2].Err != nil {
+		t.Fatalf("delete under NOSPACE: %v", res[2].Err)
+	}
+	res = h.batch(alarmCmd(pb.AlarmRequest_DEACTIVATE, 0, pb.AlarmType_NOSPACE), put)
+	if res[1].Err != nil {
+		t.Fatalf("put after disarm in the same batch: %v", res[1].Err)
+	}
+}

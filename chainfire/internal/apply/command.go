@@ -12,6 +12,9 @@ import (
 
 // execute applies one command inside the batch and returns its response.
 func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Message, error) {
+	if err := a.members.refuse(cmd); err != nil {
+		return nil, err
+	}
 	switch c := cmd.GetCommand().(type) {
 	case *chainfirev1.RaftCommand_Put:
 		return a.writeTxn(b, func(tx *mvcc.WriteTxn) (withHeader, error) { return put(tx, c.Put) })

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/photoncloud/core/chainfire/internal/apply"
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
@@ -119,7 +120,7 @@ func (m *Member) checkAlarms(cmd *chainfirev1.RaftCommand) error {
 		if members.AlarmActive(pb.AlarmType_CORRUPT) {
 			return etcderr.Corrupt
 		}
-		if !txnAddsData(c.Txn) {
+		if !apply.TxnAddsData(c.Txn) {
 			return nil
 		}
 	case *chainfirev1.RaftCommand_DeleteRange:
@@ -137,20 +138,4 @@ func (m *Member) checkAlarms(cmd *chainfirev1.RaftCommand) error {
 		return etcderr.NoSpace
 	}
 	return nil
-}
-
-func txnAddsData(t *pb.TxnRequest) bool {
-	for _, ops := range [][]*pb.RequestOp{t.GetSuccess(), t.GetFailure()} {
-		for _, op := range ops {
-			switch r := op.GetRequest().(type) {
-			case *pb.RequestOp_RequestPut:
-				return true
-			case *pb.RequestOp_RequestTxn:
-				if txnAddsData(r.RequestTxn) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }

@@ -127,6 +127,11 @@ func (m *Member) AddMember(ctx context.Context, peerURLs []string, learner bool)
 	if learner && learners >= maxLearners {
 		return nil, etcderr.TooManyLearners
 	}
+	if !learner {
+		if err := m.checkQuorumAfter(ctx, true, 0); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.recordMember(ctx, id, peerURLs); err != nil {
 		return nil, err
 	}
@@ -161,8 +166,14 @@ func (m *Member) RemoveMember(ctx context.Context, id uint64) error {
 	if !m.node.IsLeader() {
 		return ErrForward
 	}
-	if _, err := m.find(id); err != nil {
+	target, err := m.find(id)
+	if err != nil {
 		return err
+	}
+	if !target.IsLearner {
+		if err := m.checkQuorumAfter(ctx, false, id); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := m.withRequestTimeout(ctx)
 	defer cancel()
@@ -242,6 +253,8 @@ func (m *Member) PromoteMember(ctx context.Context, id uint64) error {
 	}
 	ctx, cancel := m.withRequestTimeout(ctx)
 	defer cancel()
+	// A caught-up learner is up, and adding a voter that is up never
+	// costs a quorate cluster its quorum: no strict check needed.
 	if !m.learnerReady(ctx, target) {
 		return etcderr.LearnerNotReady
 	}

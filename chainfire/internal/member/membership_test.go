@@ -158,6 +158,7 @@ func wantEtcdErr(t *testing.T, what string, err error, want *etcderr.Error) {
 // cases.
 func TestMembershipThroughFollower(t *testing.T) {
 	c := newCluster(t, 3, nil)
+	c.waitAllReady()
 	leader := c.waitLeader()
 	f := c.others(leader)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -225,4 +226,55 @@ func TestMembershipThroughFollower(t *testing.T) {
 	if got := c.waitLeader(rest...); got != other {
 		t.Fatalf("leader after move-leader is %s, want %s", got.name, other.name)
 	}
+}
+
+// TestStrictReconfigCheck: with one of three members down, adding a voter
+// (4 voters, 2 up) or removing a live one (2 voters, 1 up) would lose the
+// quorum and is refused with etcd's error; removing the dead one is fine.
+func TestStrictReconfigCheck(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.waitAllReady()
+	leader := c.waitLeader()
+	others := c.others(leader)
+	dead, live := others[0], others[1]
+	deadID := dead.m.ID()
+	dead.crash()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cl := leader.cluster()
+	_, err := cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{"http://" + servertest.FreeAddr(t)}}))
+	wantEtcdErr(t, "adding a voter with one member down", err, etcderr.MemberNotEnoughStart)
+	_, err = cl.MemberRemove(ctx, connect.NewRequest(&pb.MemberRemoveRequest{ID: live.m.ID()}))
+	wantEtcdErr(t, "removing a live voter with one member down", err, etcderr.MemberNotEnoughStart)
+	// A learner does not vote, so adding one is always allowed.
+	if _, err := cl.MemberAdd(ctx, connect.NewRequest(&pb.MemberAddRequest{PeerURLs: []string{"http://" + servertest.FreeAddr(t)}, IsLearner: true})); err != nil {
+		t.Fatalf("adding a learner with one member down: %v", err)
+	}
+	if _, err := cl.MemberRemove(ctx, connect.NewRequest(&pb.MemberRemoveRequest{ID: deadID})); err != nil {
+		t.Fatalf("removing the dead member: %v", err)
+	}
+	leader.mustPut("after", "x")
+}
+
+// waitAllReady waits until every running member is ready: it has a
+// leader, has caught up and the cluster knows its client URLs (which the
+// strict reconfiguration check probes).
+func (c *testCluster) waitAllReady() {
+	c.t.Helper()
+	for _, tm := range c.running() {
+		waitFor(c.t, tm.name+" ready", func() bool { return tm.m.Ready(context.Background()) == nil })
+	}
+	leader := c.waitLeader()
+	waitFor(c.t, "the leader to know every member's client URL", func() bool {
+		list, err := leader.m.MemberList()
+		if err != nil {
+			return false
+		}
+		for _, m := range list {
+			if len(m.ClientURLs) == 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

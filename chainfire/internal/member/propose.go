@@ -166,7 +166,7 @@ func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
 	switch c := cmd.GetCommand().(type) {
 	case *chainfirev1.RaftCommand_Put:
 	case *chainfirev1.RaftCommand_Txn:
-		if !txnAddsData(c.Txn) {
+		if !apply.TxnAddsData(c.Txn) {
 			return nil
 		}
 	default:
