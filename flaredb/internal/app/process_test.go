@@ -18,6 +18,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/flaredb/client"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdapp"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	"github.com/photoncloud/core/pkg/servertest"
@@ -317,6 +318,7 @@ func TestKillAllStoresLosesNoAcknowledgedWrite(t *testing.T) {
 	if n := int64(binary.BigEndian.Uint64(got)); n < casOK.Load() || n > casOK.Load()+casLost.Load() {
 		t.Fatalf("counter %d after %d acknowledged and %d unknown increments", n, casOK.Load(), casLost.Load())
 	}
+	checkScans(ctx, t, pdAddr, acked)
 	after := regionMap(t, stores[0].addr)
 	if !containsAll(after, before) {
 		t.Fatalf("region map before the kill %v, after restart %v", before, after)
@@ -357,6 +359,45 @@ func containsAll(after, before []string) bool {
 		}
 	}
 	return len(a) >= len(before)
+}
+
+// checkScans scans the whole key space with the exported client, forwards
+// and backwards, across every region boundary: keys strictly ordered (no
+// duplicate), every acknowledged key present with its value, and the
+// reverse scan the exact mirror of the forward one.
+func checkScans(ctx context.Context, t *testing.T, pdAddr string, acked map[string][]byte) {
+	t.Helper()
+	cl, err := client.New([]string{pdAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fwd, err := cl.Scan(ctx, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := cl.Scan(ctx, nil, nil, 0, client.Reverse())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd) != len(rev) {
+		t.Fatalf("forward scan %d pairs, reverse %d", len(fwd), len(rev))
+	}
+	seen := map[string][]byte{}
+	for i, kv := range fwd {
+		if i > 0 && bytes.Compare(fwd[i-1].Key, kv.Key) >= 0 {
+			t.Fatalf("scan out of order or duplicated at %q after %q", kv.Key, fwd[i-1].Key)
+		}
+		if r := rev[len(rev)-1-i]; !bytes.Equal(r.Key, kv.Key) {
+			t.Fatalf("reverse scan has %q where the forward scan has %q", r.Key, kv.Key)
+		}
+		seen[string(kv.Key)] = kv.Value
+	}
+	for k, v := range acked {
+		if got, ok := seen[k]; !ok || !bytes.Equal(got, v) {
+			t.Fatalf("scan lacks acknowledged %q=%q (got %q)", k, v, got)
+		}
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
