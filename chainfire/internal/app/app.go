@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -107,8 +108,28 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 	}
 	srv.SetReadiness(m.Ready)
 	etcdapi.Register(srv, m, etcdapi.Options{MaxTxnOps: cfg.MaxTxnOps, QuotaBackendBytes: cfg.QuotaBackendBytes})
-	return srv.Serve(ctx)
+	// A removed member stops, as etcd's does: it no longer gets the log.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.Removed():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.Serve(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-m.Removed():
+		return errMemberRemoved
+	default:
+		return nil
+	}
 }
+
+var errMemberRemoved = errors.New("the member has been permanently removed from the cluster")
 
 func (cfg Config) memberConfig(rt *cli.Runtime) (member.Config, error) {
 	initial, err := member.ParseInitialCluster(cfg.InitialCluster)

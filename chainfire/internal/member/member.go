@@ -66,6 +66,7 @@ type Member struct {
 	reads     *coalesce.Group[uint64] // a follower's shared read-index requests
 	metrics   *metrics
 	maint     *maintenance
+	removed   chan struct{}
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -84,6 +85,7 @@ func Start(cfg Config) (*Member, error) {
 	m.forwarder = newForwarder(m)
 	m.metrics = newMetrics()
 	m.maint = newMaintenance()
+	m.removed = make(chan struct{})
 	m.reads = coalesce.New(m.askLeaderReadIndex)
 	if err := m.computeIDs(); err != nil {
 		return nil, err
@@ -116,8 +118,9 @@ func Start(cfg Config) (*Member, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.forwarder.run(ctx, &m.wg)
-	m.wg.Add(4)
+	m.wg.Add(5)
 	go func() { defer m.wg.Done(); m.checkCorruptionLoop(ctx) }()
+	go func() { defer m.wg.Done(); m.watchRemoval(ctx) }()
 	go func() { defer m.wg.Done(); m.reads.Run(ctx) }()
 	go func() { defer m.wg.Done(); m.countLeaderChanges(ctx) }()
 	go func() { defer m.wg.Done(); m.publishAttributes(ctx) }()

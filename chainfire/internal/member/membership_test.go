@@ -209,6 +209,16 @@ func TestMembershipThroughFollower(t *testing.T) {
 		t.Fatal("the removed leader still leads")
 	}
 	newLeader.mustPut("after-remove", "x")
+	select {
+	case <-leader.m.Removed():
+	case <-time.After(waitTimeout):
+		t.Fatal("the removed leader never noticed its removal")
+	}
+	select {
+	case <-newLeader.m.Removed():
+		t.Fatal("a remaining member thinks it was removed")
+	default:
+	}
 	ml, err := newLeader.cluster().MemberList(ctx, connect.NewRequest(&pb.MemberListRequest{Linearizable: true}))
 	if err != nil || len(ml.Msg.GetMembers()) != 2 {
 		t.Fatalf("member list after removing the leader: %v %v", ml, err)
