@@ -196,6 +196,13 @@ func TestMemberEtcdctl(t *testing.T) {
 
 	// Remove the voter m3 again: back to 3, all of them list the same.
 	ctlReconfig(t, ctx, ctl, "member", "remove", strconv.FormatUint(id3, 16))
+	// A removed member notices and stops by itself.
+	for m3.Running() {
+		if ctx.Err() != nil {
+			t.Fatal("the removed member m3 is still running")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	c.Forget(t, m3)
 	ctl.eps = c.Endpoints()
 	if ms := ctlMembers(t, ctx, ctl); len(ms) != 3 {
