@@ -82,6 +82,7 @@ func TestMaintenanceQuotaEtcdctl(t *testing.T) {
 		t.Fatalf("compact under NOSPACE: %v", err)
 	}
 	before := dbSizes(t, ctx, cli, c)
+	filesBefore := storeFileSizes(t, c)
 	out := ctl.ok(t, ctx, "", "defrag")
 	for _, ep := range c.Endpoints() {
 		if !strings.Contains(out, "Finished defragmenting etcd member["+ep+"]") {
@@ -89,9 +90,13 @@ func TestMaintenanceQuotaEtcdctl(t *testing.T) {
 		}
 	}
 	after := dbSizes(t, ctx, cli, c)
+	filesAfter := storeFileSizes(t, c)
 	for i := range before {
 		if after[i]*2 > before[i] {
 			t.Fatalf("defrag: member %d dbSize %d -> %d, want it at least halved", i, before[i], after[i])
+		}
+		if filesAfter[i]*2 > filesBefore[i] {
+			t.Fatalf("defrag: member %d store file %d -> %d bytes on disk, want it at least halved", i, filesBefore[i], filesAfter[i])
 		}
 	}
 	// Freed space does not clear the alarm: the operator disarms it.
@@ -153,6 +158,25 @@ func dbSizes(t *testing.T, ctx context.Context, cli *clientv3.Client, c *cluster
 			t.Fatalf("status %s: %v", ep, err)
 		}
 		out = append(out, st.DbSize)
+	}
+	return out
+}
+
+// storeFileSizes returns each member's backend file size on disk:
+// member/snap/db for etcd, member/kv.db for Chainfire.
+func storeFileSizes(t *testing.T, c *cluster.Cluster) []int64 {
+	t.Helper()
+	rel := filepath.Join("member", "kv.db")
+	if c.Impl() == cluster.Etcd {
+		rel = filepath.Join("member", "snap", "db")
+	}
+	var out []int64
+	for _, m := range c.Members() {
+		fi, err := os.Stat(filepath.Join(m.DataDir, rel))
+		if err != nil {
+			t.Fatalf("store file of %s: %v", m.Name, err)
+		}
+		out = append(out, fi.Size())
 	}
 	return out
 }

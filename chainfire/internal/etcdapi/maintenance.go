@@ -82,7 +82,7 @@ func (s *Maintenance) Alarm(ctx context.Context, req *connect.Request[pb.AlarmRe
 // Defragment rewrites this member's store file without the space
 // compaction freed. Like etcd's it is local to the member asked.
 func (s *Maintenance) Defragment(ctx context.Context, _ *connect.Request[pb.DefragmentRequest]) (*connect.Response[pb.DefragmentResponse], error) {
-	if err := s.m.Store().Defrag(); err != nil {
+	if err := s.m.Store().Defrag(ctx); err != nil {
 		return nil, toConnect(fmt.Errorf("defragment: %w", err))
 	}
 	return connect.NewResponse(&pb.DefragmentResponse{Header: s.m.Header(s.m.Store().Rev())}), nil

@@ -7,8 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/photoncloud/core/chainfire/internal/apply"
-	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
@@ -106,36 +104,4 @@ func (m *Member) raiseAlarm(t pb.AlarmType, raising *atomic.Bool, still func() b
 			m.log.Warn("raise alarm", "alarm", t.String(), "error", err.Error())
 		}
 	}()
-}
-
-// checkAlarms refuses what etcd refuses under an alarm: under NOSPACE,
-// anything that adds data (deletes, compaction and delete-only
-// transactions still pass so space can be freed); under CORRUPT, every
-// write.
-func (m *Member) checkAlarms(cmd *chainfirev1.RaftCommand) error {
-	members := m.applier.Members()
-	switch c := cmd.GetCommand().(type) {
-	case *chainfirev1.RaftCommand_Put:
-	case *chainfirev1.RaftCommand_Txn:
-		if members.AlarmActive(pb.AlarmType_CORRUPT) {
-			return etcderr.Corrupt
-		}
-		if !apply.TxnAddsData(c.Txn) {
-			return nil
-		}
-	case *chainfirev1.RaftCommand_DeleteRange:
-		if members.AlarmActive(pb.AlarmType_CORRUPT) {
-			return etcderr.Corrupt
-		}
-		return nil
-	default:
-		return nil
-	}
-	if members.AlarmActive(pb.AlarmType_CORRUPT) {
-		return etcderr.Corrupt
-	}
-	if members.AlarmActive(pb.AlarmType_NOSPACE) {
-		return etcderr.NoSpace
-	}
-	return nil
 }

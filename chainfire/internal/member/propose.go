@@ -155,11 +155,9 @@ func (m *Member) timeoutError(ctx context.Context) error {
 
 // checkQuota refuses writes once the backend has grown past
 // --quota-backend-bytes; deletes and compaction still pass so space can be
-// reclaimed.
+// reclaimed. Alarms are not checked here but where entries apply (see
+// apply.Members), since this member's view of them may lag the log.
 func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
-	if err := m.checkAlarms(cmd); err != nil {
-		return err
-	}
 	if m.cfg.QuotaBackendBytes <= 0 {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,8 +19,12 @@ const defragTxMaxSize = 64 << 20
 // and swaps it in, returning the space compaction freed to the file
 // system. It runs online: reads keep being served from the old file while
 // it is copied and wait (they do not fail) during the swap; writes wait
-// for the whole copy, as in etcd.
-func (s *Store) Defrag() error {
+// for the whole copy, as in etcd. It first waits (within ctx) for a
+// physical compaction in progress, whose deletions are what it reclaims.
+func (s *Store) Defrag(ctx context.Context) error {
+	if err := s.WaitCompaction(ctx, s.CompactRev()); err != nil {
+		return fmt.Errorf("mvcc: defrag: wait for compaction: %w", err)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.RLock()

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestDefragShrinksAndKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev, live := s.Rev(), all(t, s, 0)
-	if err := s.Defrag(); err != nil {
+	if err := s.Defrag(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := fileSize(s.path)
