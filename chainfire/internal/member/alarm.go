@@ -26,7 +26,7 @@ func newMaintenance() *maintenance {
 			Name: "chainfire_server_alarms_raised_total", Help: "Alarms this member raised, by type (NOSPACE, CORRUPT).",
 		}, []string{"alarm"}),
 		corruptChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "chainfire_server_corruption_checks_total", Help: "Periodic HashKV comparisons with the other members, by result (ok, mismatch, error).",
+			Name: "chainfire_server_corruption_checks_total", Help: "Periodic HashKV comparisons with the other members, by result (ok, mismatch, skipped: unreachable or across a compaction).",
 		}, []string{"result"}),
 	}
 }
