@@ -135,9 +135,7 @@ func (s *Maintenance) MoveLeader(ctx context.Context, req *connect.Request[pb.Mo
 // Snapshot streams a consistent copy of the store file in 32 KiB chunks
 // followed, as etcd does, by the file's SHA-256, which restore checks.
 func (s *Maintenance) Snapshot(ctx context.Context, _ *connect.Request[pb.SnapshotRequest], stream *connect.ServerStream[pb.SnapshotResponse]) error {
-	store := s.m.Store()
-	rev := store.Rev()
-	sn, err := store.Snapshot()
+	sn, err := s.m.Store().Snapshot()
 	if err != nil {
 		return toConnect(fmt.Errorf("snapshot: %w", err))
 	}
@@ -155,7 +153,7 @@ func (s *Maintenance) Snapshot(ctx context.Context, _ *connect.Request[pb.Snapsh
 		_ = sn.Close()
 	}()
 	remaining := uint64(sn.Size()) + sha256.Size
-	header := s.m.Header(rev)
+	header := s.m.Header(sn.Revision())
 	buf := make([]byte, snapshotChunk)
 	for {
 		n, err := io.ReadFull(pr, buf)

@@ -41,3 +41,26 @@ func TestDefragShrinksAndKeepsData(t *testing.T) {
 	}
 	put(t, s, "after", val)
 }
+
+func TestSnapshotRevision(t *testing.T) {
+	s := openTest(t, Options{})
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sn.Revision() != 1 {
+		t.Fatalf("empty store snapshot revision %d, want 1", sn.Revision())
+	}
+	_ = sn.Close()
+	put(t, s, "a", "1")
+	put(t, s, "b", "2")
+	sn, err = s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
+	put(t, s, "c", "3")
+	if sn.Revision() != s.Rev()-1 {
+		t.Fatalf("snapshot revision %d, store moved on to %d", sn.Revision(), s.Rev())
+	}
+}
