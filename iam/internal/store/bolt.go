@@ -50,9 +50,10 @@ var (
 // time. bbolt serialises writers, which is what makes check-and-spend of a
 // refresh token race-free without any extra locking.
 type Bolt struct {
-	db     *bolt.DB
-	closed atomic.Bool
-	policy policyState
+	db       *bolt.DB
+	closed   atomic.Bool
+	policy   policyState
+	identity identityState
 }
 
 var _ Store = (*Bolt)(nil)
@@ -318,7 +319,7 @@ func childID(key, prefix []byte) string { return string(key[len(prefix):]) }
 
 // CreateUser stores a new user.
 func (s *Bolt) CreateUser(ctx context.Context, u *User) error {
-	return s.update(ctx, func(tx *bolt.Tx) error { return createTx(tx, userKind, u) })
+	return s.write(ctx, IdentityChange{Action: "iam.users.create", Target: u.ID}, func(tx *bolt.Tx) error { return createTx(tx, userKind, u) })
 }
 
 // GetUser returns the user with id.
@@ -348,7 +349,7 @@ func (s *Bolt) ListUsers(ctx context.Context, q ListQuery) (out []*User, next st
 
 // UpdateUser modifies a user; see Store for the sessions it revokes.
 func (s *Bolt) UpdateUser(ctx context.Context, id, etag string, mutate func(*User) error) (u *User, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.users.update", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		old, next, err := updateTx(tx, userKind, id, etag, mutate)
 		if err != nil {
 			return err
@@ -366,7 +367,7 @@ func (s *Bolt) UpdateUser(ctx context.Context, id, etag string, mutate func(*Use
 
 // DeleteUser deletes a user, its memberships and its sessions.
 func (s *Bolt) DeleteUser(ctx context.Context, id, etag string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, IdentityChange{Action: "iam.users.delete", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		if _, err := deleteTx(tx, userKind, id, etag); err != nil {
 			return err
 		}
@@ -404,7 +405,7 @@ func userGroupsTx(tx *bolt.Tx, userID string) ([]string, error) {
 // CreateGroup stores a new, empty group.
 func (s *Bolt) CreateGroup(ctx context.Context, g *Group) error {
 	g.MemberCount = 0
-	return s.update(ctx, func(tx *bolt.Tx) error { return createTx(tx, groupKind, g) })
+	return s.write(ctx, IdentityChange{Action: "iam.groups.create", Target: g.ID}, func(tx *bolt.Tx) error { return createTx(tx, groupKind, g) })
 }
 
 // GetGroup returns the group with id.
@@ -434,7 +435,7 @@ func (s *Bolt) ListGroups(ctx context.Context, q ListQuery) (out []*Group, next 
 
 // UpdateGroup modifies a group's attributes.
 func (s *Bolt) UpdateGroup(ctx context.Context, id, etag string, mutate func(*Group) error) (g *Group, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.groups.update", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		_, g, err = updateTx(tx, groupKind, id, etag, func(g *Group) error {
 			count := g.MemberCount
 			if err := mutate(g); err != nil {
@@ -450,7 +451,7 @@ func (s *Bolt) UpdateGroup(ctx context.Context, id, etag string, mutate func(*Gr
 
 // DeleteGroup deletes a group and its memberships.
 func (s *Bolt) DeleteGroup(ctx context.Context, id, etag string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, IdentityChange{Action: "iam.groups.delete", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		if _, err := deleteTx(tx, groupKind, id, etag); err != nil {
 			return err
 		}
@@ -508,7 +509,7 @@ func changeMembershipTx(tx *bolt.Tx, groupID, etag, userID string, add bool) (*G
 
 // AddGroupMember adds an existing user to a group.
 func (s *Bolt) AddGroupMember(ctx context.Context, groupID, etag, userID string) (g *Group, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.groups.addMember", Target: groupID, Detail: userID}, func(tx *bolt.Tx) error {
 		if _, err := getTx(tx, userKind, userID); err != nil {
 			return err
 		}
@@ -520,7 +521,7 @@ func (s *Bolt) AddGroupMember(ctx context.Context, groupID, etag, userID string)
 
 // RemoveGroupMember removes a user from a group.
 func (s *Bolt) RemoveGroupMember(ctx context.Context, groupID, etag, userID string) (g *Group, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.groups.removeMember", Target: groupID, Detail: userID}, func(tx *bolt.Tx) error {
 		g, err = changeMembershipTx(tx, groupID, etag, userID, false)
 		return err
 	})
@@ -555,7 +556,7 @@ func (s *Bolt) IsGroupMember(ctx context.Context, groupID, userID string) (ok bo
 
 // CreateServiceAccount stores a new service account.
 func (s *Bolt) CreateServiceAccount(ctx context.Context, sa *ServiceAccount) error {
-	return s.update(ctx, func(tx *bolt.Tx) error { return createTx(tx, saKind, sa) })
+	return s.write(ctx, IdentityChange{Action: "iam.serviceAccounts.create", Target: sa.ID}, func(tx *bolt.Tx) error { return createTx(tx, saKind, sa) })
 }
 
 // GetServiceAccount returns the service account with id.
@@ -573,7 +574,7 @@ func (s *Bolt) ListServiceAccounts(ctx context.Context, q ListQuery) (out []*Ser
 // UpdateServiceAccount modifies a service account; disabling it revokes its
 // sessions.
 func (s *Bolt) UpdateServiceAccount(ctx context.Context, id, etag string, mutate func(*ServiceAccount) error) (sa *ServiceAccount, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.serviceAccounts.update", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		old, next, err := updateTx(tx, saKind, id, etag, mutate)
 		if err != nil {
 			return err
@@ -591,7 +592,7 @@ func (s *Bolt) UpdateServiceAccount(ctx context.Context, id, etag string, mutate
 
 // DeleteServiceAccount deletes a service account, its keys and sessions.
 func (s *Bolt) DeleteServiceAccount(ctx context.Context, id, etag string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, IdentityChange{Action: "iam.serviceAccounts.delete", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		if _, err := deleteTx(tx, saKind, id, etag); err != nil {
 			return err
 		}
@@ -617,7 +618,7 @@ func (s *Bolt) DeleteServiceAccount(ctx context.Context, id, etag string) error 
 
 // CreateServiceAccountKey stores a key of an existing service account.
 func (s *Bolt) CreateServiceAccountKey(ctx context.Context, k *ServiceAccountKey) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, IdentityChange{Action: "iam.serviceAccountKeys.create", Target: k.ID, Detail: k.ServiceAccountID}, func(tx *bolt.Tx) error {
 		if _, err := getTx(tx, saKind, k.ServiceAccountID); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
@@ -651,7 +652,7 @@ func (s *Bolt) ListServiceAccountKeys(ctx context.Context, saID string, q ListQu
 
 // UpdateServiceAccountKey modifies a key's attributes.
 func (s *Bolt) UpdateServiceAccountKey(ctx context.Context, id, etag string, mutate func(*ServiceAccountKey) error) (k *ServiceAccountKey, err error) {
-	err = s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, IdentityChange{Action: "iam.serviceAccountKeys.update", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		_, k, err = updateTx(tx, keyKind, id, etag, func(k *ServiceAccountKey) error {
 			sa, hash := k.ServiceAccountID, k.SecretHash
 			if err := mutate(k); err != nil {
@@ -669,7 +670,7 @@ func (s *Bolt) UpdateServiceAccountKey(ctx context.Context, id, etag string, mut
 
 // DeleteServiceAccountKey deletes a key.
 func (s *Bolt) DeleteServiceAccountKey(ctx context.Context, id, etag string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, IdentityChange{Action: "iam.serviceAccountKeys.delete", Target: id, Detail: ""}, func(tx *bolt.Tx) error {
 		old, err := deleteTx(tx, keyKind, id, etag)
 		if err != nil {
 			return err
