@@ -56,6 +56,7 @@ type Peer struct {
 	// lastSplitCheck is the applied index at the last split check.
 	lastSplitCheck atomic.Uint64
 	stopped        atomic.Bool
+	stopCh         chan struct{} // closed by stop
 	// replayed counts entries raft delivered again that the replica had
 	// already applied (skipped, never applied twice).
 	replayed atomic.Uint64
@@ -75,7 +76,7 @@ func (s *Store) startPeer(rep *region.Replica, regionID, peerID uint64, bootstra
 		return nil, fmt.Errorf("region %d: %w", regionID, err)
 	}
 	p := &Peer{store: s, regionID: regionID, peerID: peerID, dir: dir,
-		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{})}
+		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{}), stopCh: make(chan struct{})}
 	p.fsm = &fsm{peer: p, rep: rep}
 	if err := p.open(bootstrap); err != nil {
 		p.closeResources()
@@ -184,6 +185,7 @@ func (p *Peer) stop() error {
 	if p.stopped.Swap(true) {
 		return nil
 	}
+	close(p.stopCh)
 	if p.cancel != nil {
 		p.cancel()
 	}
@@ -245,6 +247,10 @@ func (p *Peer) leaderHint() *flaredbv1.Peer {
 
 func (p *Peer) notLeader() error { return region.NotLeaderError(p.regionID, p.leaderHint()) }
 
+// maxProposalWait bounds how long a proposal without a deadline waits
+// for its entry to apply.
+const maxProposalWait = 30 * time.Second
+
 // maxInflight bounds proposals queued on one region.
 const maxInflight = 8192
 
@@ -271,11 +277,13 @@ func (p *Peer) propose(ctx context.Context, cmd *flaredbv1.RaftCommand) (region.
 	if err != nil {
 		return region.Result{}, fmt.Errorf("encode command: %w", err)
 	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, maxProposalWait)
+		defer cancel()
 	}
-	f := p.raft.Apply(data, timeout)
+	dl, _ := ctx.Deadline()
+	f := p.raft.Apply(data, time.Until(dl))
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -285,6 +293,9 @@ func (p *Peer) propose(ctx context.Context, cmd *flaredbv1.RaftCommand) (region.
 		}
 	case <-ctx.Done():
 		return region.Result{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
+	case <-p.stopCh:
+		// A proposal queued as raft shut down is never answered by raft.
+		return region.Result{}, fmt.Errorf("%w: region %d stopped", ErrOutcomeUnknown, p.regionID)
 	}
 	res, ok := f.Response().(region.Result)
 	if !ok {

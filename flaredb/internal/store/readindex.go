@@ -145,12 +145,16 @@ func (p *Peer) readBarrier(ctx context.Context) error {
 	case p.reads <- c:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-p.stopCh:
+		return errNotLeader
 	}
 	var res readResult
 	select {
 	case res = <-c:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-p.stopCh:
+		return errNotLeader
 	}
 	if res.err != nil {
 		return res.err
