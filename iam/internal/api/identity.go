@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/iam/internal/audit"
 	"github.com/photoncloud/core/iam/internal/auth"
 	"github.com/photoncloud/core/iam/internal/store"
 	iamv1 "github.com/photoncloud/core/proto/iam/v1"
@@ -32,28 +33,35 @@ func NewIdentity(svc *auth.Service, st store.Store, log *slog.Logger) *Identity 
 	return &Identity{auth: svc, store: st, log: log, now: now}
 }
 
-// admin authenticates the caller and requires administrator rights.
-func (s *Identity) admin(ctx context.Context, h http.Header) error {
+// admin authenticates the caller and requires administrator rights. The
+// returned context names the caller for the audit record of the write.
+func (s *Identity) admin(ctx context.Context, h http.Header, peer string) (context.Context, error) {
 	p, err := authenticate(ctx, s.auth, s.log, h)
 	if err != nil {
-		return err
+		return ctx, err
 	}
 	ok, err := s.auth.IsAdmin(ctx, p)
 	if err != nil {
-		return toConnectError(ctx, s.log, err)
+		return ctx, toConnectError(ctx, s.log, err)
 	}
 	if !ok {
-		return connect.NewError(connect.CodePermissionDenied, errors.New("administrator rights required"))
+		return ctx, connect.NewError(connect.CodePermissionDenied, errors.New("administrator rights required"))
 	}
-	return nil
+	kind := p.Kind
+	if kind == store.KindServiceAccount {
+		kind = "serviceAccount"
+	}
+	return audit.WithRequest(ctx, audit.Request{Principal: kind + ":" + p.ID, SourceIP: peerIP(peer),
+		RequestID: h.Get("X-Request-Id")}), nil
 }
 
 // call runs one RPC body after the admin check, mapping its errors.
-func call[Req, Resp any](s *Identity, ctx context.Context, req *connect.Request[Req], body func(*Req) (*Resp, error)) (*connect.Response[Resp], error) {
-	if err := s.admin(ctx, req.Header()); err != nil {
+func call[Req, Resp any](s *Identity, ctx context.Context, req *connect.Request[Req], body func(context.Context, *Req) (*Resp, error)) (*connect.Response[Resp], error) {
+	ctx, err := s.admin(ctx, req.Header(), req.Peer().Addr)
+	if err != nil {
 		return nil, err
 	}
-	out, err := body(req.Msg)
+	out, err := body(ctx, req.Msg)
 	if err != nil {
 		return nil, toConnectError(ctx, s.log, err)
 	}
@@ -71,7 +79,7 @@ func checkIDEtag(field, id, etag string) error {
 
 // CreateUser creates a user with a password that meets the policy.
 func (s *Identity) CreateUser(ctx context.Context, req *connect.Request[iamv1.CreateUserRequest]) (*connect.Response[iamv1.CreateUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.CreateUserRequest) (*iamv1.CreateUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.CreateUserRequest) (*iamv1.CreateUserResponse, error) {
 		if err := checkName("name", m.GetName()); err != nil {
 			return nil, err
 		}
@@ -107,7 +115,7 @@ func (s *Identity) CreateUser(ctx context.Context, req *connect.Request[iamv1.Cr
 
 // GetUser returns one user.
 func (s *Identity) GetUser(ctx context.Context, req *connect.Request[iamv1.GetUserRequest]) (*connect.Response[iamv1.GetUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.GetUserRequest) (*iamv1.GetUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.GetUserRequest) (*iamv1.GetUserResponse, error) {
 		if err := checkID("id", m.GetId()); err != nil {
 			return nil, err
 		}
@@ -121,7 +129,7 @@ func (s *Identity) GetUser(ctx context.Context, req *connect.Request[iamv1.GetUs
 
 // ListUsers lists users by name.
 func (s *Identity) ListUsers(ctx context.Context, req *connect.Request[iamv1.ListUsersRequest]) (*connect.Response[iamv1.ListUsersResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ListUsersRequest) (*iamv1.ListUsersResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ListUsersRequest) (*iamv1.ListUsersResponse, error) {
 		f, err := parseFilter(m.GetFilter(), true, true)
 		if err != nil {
 			return nil, err
@@ -142,7 +150,7 @@ func (s *Identity) ListUsers(ctx context.Context, req *connect.Request[iamv1.Lis
 
 // UpdateUser changes display name and email.
 func (s *Identity) UpdateUser(ctx context.Context, req *connect.Request[iamv1.UpdateUserRequest]) (*connect.Response[iamv1.UpdateUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.UpdateUserRequest) (*iamv1.UpdateUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.UpdateUserRequest) (*iamv1.UpdateUserResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -174,7 +182,7 @@ func (s *Identity) UpdateUser(ctx context.Context, req *connect.Request[iamv1.Up
 
 // DeleteUser deletes a user.
 func (s *Identity) DeleteUser(ctx context.Context, req *connect.Request[iamv1.DeleteUserRequest]) (*connect.Response[iamv1.DeleteUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DeleteUserRequest) (*iamv1.DeleteUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DeleteUserRequest) (*iamv1.DeleteUserResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -199,7 +207,7 @@ func (s *Identity) setUserDisabled(ctx context.Context, id, etag string, disable
 
 // DisableUser disables a user and revokes its sessions.
 func (s *Identity) DisableUser(ctx context.Context, req *connect.Request[iamv1.DisableUserRequest]) (*connect.Response[iamv1.DisableUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DisableUserRequest) (*iamv1.DisableUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DisableUserRequest) (*iamv1.DisableUserResponse, error) {
 		u, err := s.setUserDisabled(ctx, m.GetId(), m.GetEtag(), true)
 		if err != nil {
 			return nil, err
@@ -210,7 +218,7 @@ func (s *Identity) DisableUser(ctx context.Context, req *connect.Request[iamv1.D
 
 // EnableUser enables a user.
 func (s *Identity) EnableUser(ctx context.Context, req *connect.Request[iamv1.EnableUserRequest]) (*connect.Response[iamv1.EnableUserResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.EnableUserRequest) (*iamv1.EnableUserResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.EnableUserRequest) (*iamv1.EnableUserResponse, error) {
 		u, err := s.setUserDisabled(ctx, m.GetId(), m.GetEtag(), false)
 		if err != nil {
 			return nil, err
@@ -222,7 +230,7 @@ func (s *Identity) EnableUser(ctx context.Context, req *connect.Request[iamv1.En
 // SetUserPassword replaces a password; the store revokes the user's
 // sessions in the same transaction.
 func (s *Identity) SetUserPassword(ctx context.Context, req *connect.Request[iamv1.SetUserPasswordRequest]) (*connect.Response[iamv1.SetUserPasswordResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.SetUserPasswordRequest) (*iamv1.SetUserPasswordResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.SetUserPasswordRequest) (*iamv1.SetUserPasswordResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -248,7 +256,7 @@ func (s *Identity) SetUserPassword(ctx context.Context, req *connect.Request[iam
 
 // ResetUserMfa switches a user's TOTP off and revokes its sessions.
 func (s *Identity) ResetUserMfa(ctx context.Context, req *connect.Request[iamv1.ResetUserMfaRequest]) (*connect.Response[iamv1.ResetUserMfaResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ResetUserMfaRequest) (*iamv1.ResetUserMfaResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ResetUserMfaRequest) (*iamv1.ResetUserMfaResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -272,7 +280,7 @@ func (s *Identity) ResetUserMfa(ctx context.Context, req *connect.Request[iamv1.
 
 // CreateGroup creates a group.
 func (s *Identity) CreateGroup(ctx context.Context, req *connect.Request[iamv1.CreateGroupRequest]) (*connect.Response[iamv1.CreateGroupResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.CreateGroupRequest) (*iamv1.CreateGroupResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.CreateGroupRequest) (*iamv1.CreateGroupResponse, error) {
 		if err := checkName("name", m.GetName()); err != nil {
 			return nil, err
 		}
@@ -297,7 +305,7 @@ func (s *Identity) CreateGroup(ctx context.Context, req *connect.Request[iamv1.C
 
 // GetGroup returns a group.
 func (s *Identity) GetGroup(ctx context.Context, req *connect.Request[iamv1.GetGroupRequest]) (*connect.Response[iamv1.GetGroupResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.GetGroupRequest) (*iamv1.GetGroupResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.GetGroupRequest) (*iamv1.GetGroupResponse, error) {
 		if err := checkID("id", m.GetId()); err != nil {
 			return nil, err
 		}
@@ -311,7 +319,7 @@ func (s *Identity) GetGroup(ctx context.Context, req *connect.Request[iamv1.GetG
 
 // ListGroups lists groups by name.
 func (s *Identity) ListGroups(ctx context.Context, req *connect.Request[iamv1.ListGroupsRequest]) (*connect.Response[iamv1.ListGroupsResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ListGroupsRequest) (*iamv1.ListGroupsResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ListGroupsRequest) (*iamv1.ListGroupsResponse, error) {
 		f, err := parseFilter(m.GetFilter(), true, false)
 		if err != nil {
 			return nil, err
@@ -332,7 +340,7 @@ func (s *Identity) ListGroups(ctx context.Context, req *connect.Request[iamv1.Li
 
 // UpdateGroup changes display name and description.
 func (s *Identity) UpdateGroup(ctx context.Context, req *connect.Request[iamv1.UpdateGroupRequest]) (*connect.Response[iamv1.UpdateGroupResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.UpdateGroupRequest) (*iamv1.UpdateGroupResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.UpdateGroupRequest) (*iamv1.UpdateGroupResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -360,7 +368,7 @@ func (s *Identity) UpdateGroup(ctx context.Context, req *connect.Request[iamv1.U
 
 // DeleteGroup deletes a group.
 func (s *Identity) DeleteGroup(ctx context.Context, req *connect.Request[iamv1.DeleteGroupRequest]) (*connect.Response[iamv1.DeleteGroupResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DeleteGroupRequest) (*iamv1.DeleteGroupResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DeleteGroupRequest) (*iamv1.DeleteGroupResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -370,7 +378,7 @@ func (s *Identity) DeleteGroup(ctx context.Context, req *connect.Request[iamv1.D
 
 // AddGroupMember adds a user to a group.
 func (s *Identity) AddGroupMember(ctx context.Context, req *connect.Request[iamv1.AddGroupMemberRequest]) (*connect.Response[iamv1.AddGroupMemberResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.AddGroupMemberRequest) (*iamv1.AddGroupMemberResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.AddGroupMemberRequest) (*iamv1.AddGroupMemberResponse, error) {
 		if err := checkIDEtag("group_id", m.GetGroupId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -388,7 +396,7 @@ func (s *Identity) AddGroupMember(ctx context.Context, req *connect.Request[iamv
 
 // RemoveGroupMember removes a user from a group.
 func (s *Identity) RemoveGroupMember(ctx context.Context, req *connect.Request[iamv1.RemoveGroupMemberRequest]) (*connect.Response[iamv1.RemoveGroupMemberResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.RemoveGroupMemberRequest) (*iamv1.RemoveGroupMemberResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.RemoveGroupMemberRequest) (*iamv1.RemoveGroupMemberResponse, error) {
 		if err := checkIDEtag("group_id", m.GetGroupId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -406,7 +414,7 @@ func (s *Identity) RemoveGroupMember(ctx context.Context, req *connect.Request[i
 
 // ListGroupMembers lists a group's users.
 func (s *Identity) ListGroupMembers(ctx context.Context, req *connect.Request[iamv1.ListGroupMembersRequest]) (*connect.Response[iamv1.ListGroupMembersResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ListGroupMembersRequest) (*iamv1.ListGroupMembersResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ListGroupMembersRequest) (*iamv1.ListGroupMembersResponse, error) {
 		if err := checkID("group_id", m.GetGroupId()); err != nil {
 			return nil, err
 		}
@@ -427,7 +435,7 @@ func (s *Identity) ListGroupMembers(ctx context.Context, req *connect.Request[ia
 
 // CreateServiceAccount creates a service account.
 func (s *Identity) CreateServiceAccount(ctx context.Context, req *connect.Request[iamv1.CreateServiceAccountRequest]) (*connect.Response[iamv1.CreateServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.CreateServiceAccountRequest) (*iamv1.CreateServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.CreateServiceAccountRequest) (*iamv1.CreateServiceAccountResponse, error) {
 		if err := checkName("name", m.GetName()); err != nil {
 			return nil, err
 		}
@@ -453,7 +461,7 @@ func (s *Identity) CreateServiceAccount(ctx context.Context, req *connect.Reques
 
 // GetServiceAccount returns a service account.
 func (s *Identity) GetServiceAccount(ctx context.Context, req *connect.Request[iamv1.GetServiceAccountRequest]) (*connect.Response[iamv1.GetServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.GetServiceAccountRequest) (*iamv1.GetServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.GetServiceAccountRequest) (*iamv1.GetServiceAccountResponse, error) {
 		if err := checkID("id", m.GetId()); err != nil {
 			return nil, err
 		}
@@ -467,7 +475,7 @@ func (s *Identity) GetServiceAccount(ctx context.Context, req *connect.Request[i
 
 // ListServiceAccounts lists service accounts by name.
 func (s *Identity) ListServiceAccounts(ctx context.Context, req *connect.Request[iamv1.ListServiceAccountsRequest]) (*connect.Response[iamv1.ListServiceAccountsResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ListServiceAccountsRequest) (*iamv1.ListServiceAccountsResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ListServiceAccountsRequest) (*iamv1.ListServiceAccountsResponse, error) {
 		f, err := parseFilter(m.GetFilter(), true, true)
 		if err != nil {
 			return nil, err
@@ -488,7 +496,7 @@ func (s *Identity) ListServiceAccounts(ctx context.Context, req *connect.Request
 
 // UpdateServiceAccount changes display name and description.
 func (s *Identity) UpdateServiceAccount(ctx context.Context, req *connect.Request[iamv1.UpdateServiceAccountRequest]) (*connect.Response[iamv1.UpdateServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.UpdateServiceAccountRequest) (*iamv1.UpdateServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.UpdateServiceAccountRequest) (*iamv1.UpdateServiceAccountResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -516,7 +524,7 @@ func (s *Identity) UpdateServiceAccount(ctx context.Context, req *connect.Reques
 
 // DeleteServiceAccount deletes a service account and its keys.
 func (s *Identity) DeleteServiceAccount(ctx context.Context, req *connect.Request[iamv1.DeleteServiceAccountRequest]) (*connect.Response[iamv1.DeleteServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DeleteServiceAccountRequest) (*iamv1.DeleteServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DeleteServiceAccountRequest) (*iamv1.DeleteServiceAccountResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -541,7 +549,7 @@ func (s *Identity) setSADisabled(ctx context.Context, id, etag string, disabled 
 
 // DisableServiceAccount disables a service account.
 func (s *Identity) DisableServiceAccount(ctx context.Context, req *connect.Request[iamv1.DisableServiceAccountRequest]) (*connect.Response[iamv1.DisableServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DisableServiceAccountRequest) (*iamv1.DisableServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DisableServiceAccountRequest) (*iamv1.DisableServiceAccountResponse, error) {
 		sa, err := s.setSADisabled(ctx, m.GetId(), m.GetEtag(), true)
 		if err != nil {
 			return nil, err
@@ -552,7 +560,7 @@ func (s *Identity) DisableServiceAccount(ctx context.Context, req *connect.Reque
 
 // EnableServiceAccount enables a service account.
 func (s *Identity) EnableServiceAccount(ctx context.Context, req *connect.Request[iamv1.EnableServiceAccountRequest]) (*connect.Response[iamv1.EnableServiceAccountResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.EnableServiceAccountRequest) (*iamv1.EnableServiceAccountResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.EnableServiceAccountRequest) (*iamv1.EnableServiceAccountResponse, error) {
 		sa, err := s.setSADisabled(ctx, m.GetId(), m.GetEtag(), false)
 		if err != nil {
 			return nil, err
@@ -565,7 +573,7 @@ func (s *Identity) EnableServiceAccount(ctx context.Context, req *connect.Reques
 
 // CreateServiceAccountKey creates a key and returns its secret once.
 func (s *Identity) CreateServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.CreateServiceAccountKeyRequest]) (*connect.Response[iamv1.CreateServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.CreateServiceAccountKeyRequest) (*iamv1.CreateServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.CreateServiceAccountKeyRequest) (*iamv1.CreateServiceAccountKeyResponse, error) {
 		if err := checkID("service_account_id", m.GetServiceAccountId()); err != nil {
 			return nil, err
 		}
@@ -606,7 +614,7 @@ func (s *Identity) CreateServiceAccountKey(ctx context.Context, req *connect.Req
 
 // GetServiceAccountKey returns a key's metadata.
 func (s *Identity) GetServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.GetServiceAccountKeyRequest]) (*connect.Response[iamv1.GetServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.GetServiceAccountKeyRequest) (*iamv1.GetServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.GetServiceAccountKeyRequest) (*iamv1.GetServiceAccountKeyResponse, error) {
 		if err := checkID("id", m.GetId()); err != nil {
 			return nil, err
 		}
@@ -620,7 +628,7 @@ func (s *Identity) GetServiceAccountKey(ctx context.Context, req *connect.Reques
 
 // ListServiceAccountKeys lists a service account's keys.
 func (s *Identity) ListServiceAccountKeys(ctx context.Context, req *connect.Request[iamv1.ListServiceAccountKeysRequest]) (*connect.Response[iamv1.ListServiceAccountKeysResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.ListServiceAccountKeysRequest) (*iamv1.ListServiceAccountKeysResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.ListServiceAccountKeysRequest) (*iamv1.ListServiceAccountKeysResponse, error) {
 		if err := checkID("service_account_id", m.GetServiceAccountId()); err != nil {
 			return nil, err
 		}
@@ -644,7 +652,7 @@ func (s *Identity) ListServiceAccountKeys(ctx context.Context, req *connect.Requ
 
 // UpdateServiceAccountKey changes a key's display name.
 func (s *Identity) UpdateServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.UpdateServiceAccountKeyRequest]) (*connect.Response[iamv1.UpdateServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.UpdateServiceAccountKeyRequest) (*iamv1.UpdateServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.UpdateServiceAccountKeyRequest) (*iamv1.UpdateServiceAccountKeyResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -666,7 +674,7 @@ func (s *Identity) UpdateServiceAccountKey(ctx context.Context, req *connect.Req
 
 // DeleteServiceAccountKey deletes a key.
 func (s *Identity) DeleteServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.DeleteServiceAccountKeyRequest]) (*connect.Response[iamv1.DeleteServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DeleteServiceAccountKeyRequest) (*iamv1.DeleteServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DeleteServiceAccountKeyRequest) (*iamv1.DeleteServiceAccountKeyResponse, error) {
 		if err := checkIDEtag("id", m.GetId(), m.GetEtag()); err != nil {
 			return nil, err
 		}
@@ -691,7 +699,7 @@ func (s *Identity) setKeyDisabled(ctx context.Context, id, etag string, disabled
 
 // DisableServiceAccountKey disables a key.
 func (s *Identity) DisableServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.DisableServiceAccountKeyRequest]) (*connect.Response[iamv1.DisableServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.DisableServiceAccountKeyRequest) (*iamv1.DisableServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.DisableServiceAccountKeyRequest) (*iamv1.DisableServiceAccountKeyResponse, error) {
 		k, err := s.setKeyDisabled(ctx, m.GetId(), m.GetEtag(), true)
 		if err != nil {
 			return nil, err
@@ -702,7 +710,7 @@ func (s *Identity) DisableServiceAccountKey(ctx context.Context, req *connect.Re
 
 // EnableServiceAccountKey enables a key.
 func (s *Identity) EnableServiceAccountKey(ctx context.Context, req *connect.Request[iamv1.EnableServiceAccountKeyRequest]) (*connect.Response[iamv1.EnableServiceAccountKeyResponse], error) {
-	return call(s, ctx, req, func(m *iamv1.EnableServiceAccountKeyRequest) (*iamv1.EnableServiceAccountKeyResponse, error) {
+	return call(s, ctx, req, func(ctx context.Context, m *iamv1.EnableServiceAccountKeyRequest) (*iamv1.EnableServiceAccountKeyResponse, error) {
 		k, err := s.setKeyDisabled(ctx, m.GetId(), m.GetEtag(), false)
 		if err != nil {
 			return nil, err

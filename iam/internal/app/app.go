@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/photoncloud/core/iam/internal/api"
+	"github.com/photoncloud/core/iam/internal/audit"
 	"github.com/photoncloud/core/iam/internal/auth"
 	"github.com/photoncloud/core/iam/internal/authz"
 	"github.com/photoncloud/core/iam/internal/oauth"
@@ -40,6 +41,8 @@ type Config struct {
 	BootstrapAdminName     string
 	BootstrapAdminPassword string
 	AuthzCacheTTL          time.Duration
+	AuditAllows            string
+	AuditCheckpointEvery   time.Duration
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -54,6 +57,20 @@ func (c *Config) register(fs *pflag.FlagSet) {
 		"password of the administrator created on first start; generated and logged once when empty")
 	fs.DurationVar(&c.AuthzCacheTTL, "authz-cache-ttl", authz.DefaultCacheTTL,
 		"staleness bound of cached authorization decisions for requests without a consistency token (negative disables the cache)")
+	fs.StringVar(&c.AuditAllows, "audit-allow-decisions", "sampled", "which allow decisions the audit log keeps: none, sampled (1 in 100) or all; denies are always kept")
+	fs.DurationVar(&c.AuditCheckpointEvery, "audit-checkpoint-interval", time.Minute, "how often the audit chain head is signed")
+}
+
+func (c *Config) auditLevel() (audit.AllowLevel, error) {
+	switch c.AuditAllows {
+	case "none":
+		return audit.AllowNone, nil
+	case "sampled":
+		return audit.AllowSampled, nil
+	case "all":
+		return audit.AllowAll, nil
+	}
+	return 0, fmt.Errorf("iam: --audit-allow-decisions must be none, sampled or all, got %q", c.AuditAllows)
 }
 
 func (c *Config) validate() error {
@@ -71,7 +88,11 @@ func (c *Config) validate() error {
 	if c.SessionTTL <= 0 {
 		return errors.New("iam: --session-ttl must be positive")
 	}
-	return nil
+	if c.AuditCheckpointEvery <= 0 {
+		return errors.New("iam: --audit-checkpoint-interval must be positive")
+	}
+	_, err = c.auditLevel()
+	return err
 }
 
 // options are what tests may change beyond the flags.
@@ -113,6 +134,15 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 			err = errors.Join(err, cerr)
 		}
 	}()
+	level, _ := cfg.auditLevel()
+	auditLog, err := audit.Open(ctx, st, audit.Config{Allow: level, Meter: rt.Telemetry.MeterProvider})
+	if err != nil {
+		return err
+	}
+	// Before any write: every administrative change from here on commits
+	// with its audit record.
+	st.SetIdentityHook(auditLog.IdentityHook())
+	st.SetPolicyHook(auditLog.PolicyHook())
 	keys, err := loadKeyring(ctx, st)
 	if err != nil {
 		return err
@@ -123,7 +153,7 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 	}
 	svc, err := auth.New(auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTokenTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
-		Meter: rt.Telemetry.MeterProvider,
+		Meter: rt.Telemetry.MeterProvider, Audit: auditLog,
 	}, st, hasher, keys, log)
 	if err != nil {
 		return err
@@ -135,12 +165,16 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 	if err != nil {
 		return err
 	}
+	az.SetRecorder(auditLog)
 	// The maintenance loop must finish before the store closes (deferred
 	// above, so it runs after this).
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	maintDone := make(chan struct{})
 	defer func() { stopMaint(); <-maintDone }()
+	auditDone := make(chan struct{})
+	defer func() { stopMaint(); <-auditDone }()
 	go func() { defer close(maintDone); svc.Maintain(maintCtx, maintenanceInterval) }()
+	go func() { defer close(auditDone); auditLog.RunCheckpoints(maintCtx, cfg.AuditCheckpointEvery) }()
 
 	return rt.Serve(ctx, cfg.ListenAddr, "", func(srv *server.Server) error {
 		srv.Mount(iamv1connect.NewIdentityServiceHandler(api.NewIdentity(svc, st, log), srv.HandlerOptions()...))

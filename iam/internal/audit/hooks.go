@@ -81,3 +81,10 @@ func reasonText(r policy.Reason) string {
 		return fmt.Sprintf("reason %d", int(r))
 	}
 }
+
+// AuthEvent records a login or token event (auth.EventSink). A record that
+// cannot be written is dropped rather than failing the login; the
+// written-records metric shows the gap.
+func (l *Log) AuthEvent(ctx context.Context, principal, action, outcome, reason string) {
+	_ = l.Event(ctx, principal, action, outcome, reason)
+}

@@ -89,6 +89,29 @@ type Config struct {
 	SourceThrottle  throttle.Config
 	// Meter receives the service's counters; none are recorded when nil.
 	Meter metric.MeterProvider
+	// Audit receives login and token events with their outcome; none when
+	// nil.
+	Audit EventSink
+}
+
+// EventSink records authentication events (the audit log). principal is a
+// member string or the name as presented, never a credential.
+type EventSink interface {
+	AuthEvent(ctx context.Context, principal, action, outcome, reason string)
+}
+
+func (s *Service) audit(ctx context.Context, principal, action string, err error, reason string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	outcome := "success"
+	if err != nil {
+		outcome = "failure"
+		if reason == "" {
+			reason = err.Error()
+		}
+	}
+	s.cfg.Audit.AuthEvent(ctx, principal, action, outcome, reason)
 }
 
 // DefaultAccountThrottle is the per-account default: a few tries, then
@@ -240,6 +263,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*TokenSet, error
 		add(ctx, s.metrics.logins, "outcome", "success")
 		add(ctx, s.metrics.issued, "grant", "password")
 	}
+	s.audit(ctx, "user:"+req.Username, "iam.auth.login", err, "")
 	return ts, err
 }
 
@@ -402,8 +426,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*TokenSet, 
 	case errors.Is(err, store.ErrRefreshReused):
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "error", err.Error())
 		add(ctx, s.metrics.reuse, "", "")
+		s.audit(ctx, "", "iam.auth.refresh", err, "refresh token reuse detected; session revoked")
 		return nil, ErrInvalidGrant
 	case errors.Is(err, store.ErrRefreshInvalid):
+		s.audit(ctx, "", "iam.auth.refresh", err, "invalid refresh token")
 		return nil, ErrInvalidGrant
 	case err != nil:
 		return nil, fmt.Errorf("auth: refresh: %w", err)
@@ -413,6 +439,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*TokenSet, 
 		return nil, err
 	}
 	add(ctx, s.metrics.issued, "grant", "refresh_token")
+	s.audit(ctx, spent.PrincipalKind+":"+spent.Subject, "iam.auth.refresh", nil, "")
 	return &TokenSet{AccessToken: at, ExpiresIn: s.cfg.AccessTokenTTL, RefreshToken: rt, RefreshExpireTime: next.ExpiresAt, Scope: spent.Scope}, nil
 }
 
@@ -455,6 +482,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 func (s *Service) ClientCredentials(ctx context.Context, clientID, secret, scope string) (*TokenSet, error) {
 	sa, err := s.AuthenticateClient(ctx, clientID, secret)
 	if err != nil {
+		s.audit(ctx, "serviceAccount:"+clientID, "iam.auth.clientCredentials", err, "")
 		return nil, err
 	}
 	if !validScope(scope) {
@@ -466,6 +494,7 @@ func (s *Service) ClientCredentials(ctx context.Context, clientID, secret, scope
 	}
 	s.log.InfoContext(ctx, "client credentials token issued", "service_account_id", sa.ID)
 	add(ctx, s.metrics.issued, "grant", "client_credentials")
+	s.audit(ctx, "serviceAccount:"+sa.ID, "iam.auth.clientCredentials", nil, "")
 	return &TokenSet{AccessToken: at, ExpiresIn: s.cfg.AccessTokenTTL, Scope: scope}, nil
 }
 
@@ -548,6 +577,9 @@ func (s *Service) Revoke(ctx context.Context, tok, hint string) error {
 	}
 	for _, try := range order {
 		done, err := try()
+		if done && err == nil {
+			s.audit(ctx, "", "iam.auth.revoke", nil, "")
+		}
 		if err != nil || done {
 			return err
 		}
