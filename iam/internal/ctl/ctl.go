@@ -79,7 +79,7 @@ func Command(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) stri
 	fs.StringVar(&a.server, "server", envOr(getenv, "IAMCTL_SERVER", "http://127.0.0.1:8090"), "IAM base URL (env IAMCTL_SERVER)")
 	fs.StringVarP(&a.output, "output", "o", envOr(getenv, "IAMCTL_OUTPUT", "table"), "output format: table or json (env IAMCTL_OUTPUT)")
 	fs.StringVar(&a.configDir, "config-dir", getenv("IAMCTL_CONFIG_DIR"), "where the login session is cached (env IAMCTL_CONFIG_DIR)")
-	root.AddCommand(a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.tokenCmd(), a.userCmd(), a.groupCmd(), a.saCmd(), a.keyCmd(), a.signingKeyCmd())
+	root.AddCommand(a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.tokenCmd(), a.userCmd(), a.groupCmd(), a.saCmd(), a.keyCmd(), a.signingKeyCmd(), a.auditCmd())
 	root.AddCommand(a.policyCommands()...)
 	return root
 }
