@@ -37,7 +37,7 @@ func (l *Log) PolicyHook() store.PolicyHook {
 			principal = "iam"
 		}
 		return l.AppendTx(tx, Record{Principal: principal, Action: c.Action, Resource: res,
-			Outcome: OutcomeSuccess, SourceIP: c.SourceIP, RequestID: c.RequestID})
+			Outcome: OutcomeSuccess, Reason: fmt.Sprintf("policy revision %d", c.Revision), SourceIP: c.SourceIP, RequestID: c.RequestID})
 	}
 }
 
