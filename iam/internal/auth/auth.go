@@ -100,6 +100,15 @@ type EventSink interface {
 	AuthEvent(ctx context.Context, principal, action, outcome, reason string)
 }
 
+// member is the policy member string of a principal ("user:usr_...",
+// "serviceAccount:sa_..."), as audit records and bindings name it.
+func member(kind, id string) string {
+	if kind == store.KindServiceAccount {
+		return "serviceAccount:" + id
+	}
+	return kind + ":" + id
+}
+
 func (s *Service) audit(ctx context.Context, principal, action string, err error, reason string) {
 	if s.cfg.Audit == nil {
 		return
@@ -439,7 +448,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*TokenSet, 
 		return nil, err
 	}
 	add(ctx, s.metrics.issued, "grant", "refresh_token")
-	s.audit(ctx, spent.PrincipalKind+":"+spent.Subject, "iam.auth.refresh", nil, "")
+	s.audit(ctx, member(spent.PrincipalKind, spent.Subject), "iam.auth.refresh", nil, "")
 	return &TokenSet{AccessToken: at, ExpiresIn: s.cfg.AccessTokenTTL, RefreshToken: rt, RefreshExpireTime: next.ExpiresAt, Scope: spent.Scope}, nil
 }
 
