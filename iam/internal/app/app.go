@@ -174,7 +174,13 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 	auditDone := make(chan struct{})
 	defer func() { stopMaint(); <-auditDone }()
 	go func() { defer close(maintDone); svc.Maintain(maintCtx, maintenanceInterval) }()
-	go func() { defer close(auditDone); auditLog.RunCheckpoints(maintCtx, cfg.AuditCheckpointEvery) }()
+	go func() {
+		defer close(auditDone)
+		// Stopped after serving ends, so no decision arrives after the
+		// writer has drained its queue.
+		go auditLog.RunDecisionWriter(maintCtx)
+		auditLog.RunCheckpoints(maintCtx, cfg.AuditCheckpointEvery)
+	}()
 
 	return rt.Serve(ctx, cfg.ListenAddr, "", func(srv *server.Server) error {
 		srv.Mount(iamv1connect.NewIdentityServiceHandler(api.NewIdentity(svc, st, log), srv.HandlerOptions()...))

@@ -64,7 +64,7 @@ func (l *Log) RecordDecision(ctx context.Context, d authz.DecisionRecord) {
 	if !d.Time.IsZero() {
 		r.Time = d.Time.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
 	}
-	_ = l.Append(ctx, FromContext(ctx, r))
+	l.enqueueOrWrite(ctx, FromContext(ctx, r))
 }
 
 func reasonText(r policy.Reason) string {

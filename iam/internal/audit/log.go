@@ -60,6 +60,8 @@ type Log struct {
 	written metric.Int64Counter
 	failed  metric.Int64Counter
 	length  atomic.Uint64
+	// queue is the batch writer's input while RunDecisionWriter runs.
+	queue atomic.Pointer[chan Record]
 }
 
 // Open prepares the log's buckets and its signing key (created on first

@@ -35,6 +35,11 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		if seq == 0 {
 			return nil
 		}
+		if raw := tx.Bucket(bktCheckpoints).Get(seqKey(seq)); raw != nil {
+			// Head unchanged since the last checkpoint: nothing new to sign.
+			cp = new(Checkpoint)
+			return json.Unmarshal(raw, cp)
+		}
 		cp = &Checkpoint{Seq: seq, Hash: hash, Time: l.cfg.Now().UTC().Format(time.RFC3339Nano)}
 		cp.Signature = ed25519.Sign(l.key, cp.signedBytes())
 		raw, err := json.Marshal(cp)
