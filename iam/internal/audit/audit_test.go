@@ -16,7 +16,7 @@ import (
 	"github.com/photoncloud/core/iam/internal/store"
 )
 
-func openLog(t *testing.T, cfg Config) (*store.Bolt, *Log) {
+func openLog(t testing.TB, cfg Config) (*store.Bolt, *Log) {
 	t.Helper()
 	st, err := store.OpenBolt(t.TempDir())
 	if err != nil {
