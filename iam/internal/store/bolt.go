@@ -880,7 +880,7 @@ func (s *Bolt) LoadOrCreateKeyring(ctx context.Context, create func() ([]byte, e
 
 // SaveKeyring replaces the stored keyring.
 func (s *Bolt) SaveKeyring(ctx context.Context, data []byte) error {
-	return s.update(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keyKeyring, data) })
+	return s.write(ctx, IdentityChange{Action: "iam.signingKeys.update", Target: "keyring"}, func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keyKeyring, data) })
 }
 
 // --- bootstrap and maintenance ---
