@@ -20,7 +20,11 @@ func (l *Log) IdentityHook() store.IdentityHook {
 		if c.Detail != "" {
 			res += "/" + c.Detail
 		}
-		return l.AppendTx(tx, FromContext(ctx, Record{Action: c.Action, Resource: res, Outcome: OutcomeSuccess}))
+		r := FromContext(ctx, Record{Action: c.Action, Resource: res, Outcome: OutcomeSuccess})
+		if r.Principal == "" {
+			r.Principal = "iam" // IAM's own maintenance, e.g. key rotation
+		}
+		return l.AppendTx(tx, r)
 	}
 }
 
