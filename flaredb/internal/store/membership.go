@@ -141,9 +141,9 @@ func (s *Store) removePeer(ctx context.Context, p *Peer, meta *flaredbv1.Region,
 	if target.GetId() == p.peerID {
 		// A leader does not remove itself: it hands leadership over, and
 		// the next leader carries out PD's repeated instruction.
-		return p.raft.LeadershipTransfer().Error()
+		return p.await(ctx, p.raft.LeadershipTransfer())
 	}
-	if err := p.raft.RemoveServer(serverID(target.GetId()), 0, 10*time.Second).Error(); err != nil {
+	if err := p.await(ctx, p.raft.RemoveServer(serverID(target.GetId()), 0, 10*time.Second)); err != nil {
 		return fmt.Errorf("remove server: %w", err)
 	}
 	if s.findPeer(meta, target.GetId()) == nil {
@@ -175,7 +175,7 @@ func (s *Store) addOrPromote(ctx context.Context, p *Peer, meta *flaredbv1.Regio
 	} else {
 		f = p.raft.AddVoter(serverID(target.GetId()), raft.ServerAddress(addr), 0, 10*time.Second)
 	}
-	if err := f.Error(); err != nil {
+	if err := p.await(ctx, f); err != nil {
 		return fmt.Errorf("raft add server: %w", err)
 	}
 	return s.proposeChangePeer(ctx, p, meta, kind, target)
@@ -194,11 +194,11 @@ func (s *Store) prepareNewPeer(ctx context.Context, p *Peer, target *flaredbv1.P
 	if err := s.cfg.CreatePeer(ctx, resp.GetStore(), p.regionID, target.GetId()); err != nil {
 		return fmt.Errorf("add peer: create on store %d: %w", target.GetStoreId(), err)
 	}
-	return p.compactLog()
+	return p.compactLog(ctx)
 }
 
 // compactLog takes a snapshot and drops every log entry behind it.
-func (p *Peer) compactLog() error {
+func (p *Peer) compactLog(ctx context.Context) error {
 	old := p.raft.ReloadableConfig()
 	tight := old
 	tight.TrailingLogs = 0
@@ -208,10 +208,10 @@ func (p *Peer) compactLog() error {
 	defer func() { _ = p.raft.ReloadConfig(old) }()
 	// An applied entry guarantees the snapshot is new, so the compaction
 	// really happens even right after an earlier snapshot.
-	if err := p.raft.Apply(nil, 10*time.Second).Error(); err != nil {
+	if err := p.await(ctx, p.raft.Apply(nil, 10*time.Second)); err != nil {
 		return fmt.Errorf("snapshot before adding a peer: %w", err)
 	}
-	if err := p.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+	if err := p.await(ctx, p.raft.Snapshot()); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return fmt.Errorf("snapshot before adding a peer: %w", err)
 	}
 	return nil

@@ -47,7 +47,7 @@ func (p *Peer) confirmLeadership(ctx context.Context) {
 		if p.readyTerm.Load() >= term {
 			return
 		}
-		err := p.raft.Apply(nil, 5*time.Second).Error()
+		err := p.await(ctx, p.raft.Apply(nil, 5*time.Second))
 		if err == nil && p.raft.CurrentTerm() == term {
 			for cur := p.readyTerm.Load(); cur < term && !p.readyTerm.CompareAndSwap(cur, term); cur = p.readyTerm.Load() {
 			}
@@ -129,7 +129,7 @@ func (p *Peer) confirmRead(ctx context.Context) readResult {
 		return readResult{err: err}
 	}
 	index := p.raft.CommitIndex()
-	if err := p.raft.VerifyLeader().Error(); err != nil {
+	if err := p.await(wctx, p.raft.VerifyLeader()); err != nil {
 		return readResult{err: fmt.Errorf("%w: %v", errNotLeader, err)}
 	}
 	if p.raft.CurrentTerm() != term {
@@ -164,4 +164,20 @@ func (p *Peer) readBarrier(ctx context.Context) error {
 		return errNotLeader
 	}
 	return rep.WaitApplied(ctx, res.index)
+}
+
+// await waits for a raft future, or until ctx ends or the peer stops:
+// hashicorp/raft leaves some futures unanswered when it shuts down, and a
+// goroutine stuck on one would hold up the region's stop.
+func (p *Peer) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stopCh:
+		return raft.ErrRaftShutdown
+	}
 }
