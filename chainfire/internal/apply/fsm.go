@@ -31,6 +31,9 @@ type Applier struct {
 	// observeCommit, when set, is told how long each batch's storage
 	// commit took (etcd's backend commit latency).
 	observeCommit func(time.Duration)
+	// observers are told of every published batch and every restore (the
+	// watch layer). Set before the Applier is used.
+	observers []Observer
 
 	// compactRev is the compact revision as the entry being applied sees
 	// it: the store's at the start of a batch, advanced by the batch's
@@ -61,6 +64,21 @@ func New(store *mvcc.Store, log *slog.Logger) (*Applier, error) {
 // to commit to storage. Call it before the Applier is used.
 func (a *Applier) ObserveCommit(f func(time.Duration)) { a.observeCommit = f }
 
+// Observer learns of the store's changes in commit order. Both methods run
+// on the apply goroutine after the change is published, so they must not
+// block and must not call back into the Applier or the store's Update.
+type Observer interface {
+	// Committed receives a batch's final revision and all its events in
+	// revision order (none for a batch that changed nothing).
+	Committed(rev int64, events []mvcc.Event)
+	// Restored reports that the store was replaced wholesale (a Raft
+	// snapshot installed) and is now at rev: incremental events are lost.
+	Restored(rev int64)
+}
+
+// Observe registers o. Call it before the Applier is used.
+func (a *Applier) Observe(o Observer) { a.observers = append(a.observers, o) }
+
 // Store is the MVCC store commands are applied to.
 func (a *Applier) Store() *mvcc.Store { return a.store }
 
@@ -85,6 +103,9 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 	began := time.Now()
 	err := a.store.Update(last.Index, last.Term, func(b *mvcc.Batch) error {
 		a.compactRev = a.store.CompactRev()
+		for _, o := range a.observers {
+			b.OnCommit(o.Committed)
+		}
 		for i := start; i < len(logs); i++ {
 			if logs[i].Type != raft.LogCommand {
 				continue
@@ -184,6 +205,9 @@ func (a *Applier) Restore(rc io.ReadCloser) error {
 	close(a.advance)
 	a.advance = make(chan struct{})
 	a.mu.Unlock()
+	for _, o := range a.observers {
+		o.Restored(a.store.Rev())
+	}
 	return nil
 }
 

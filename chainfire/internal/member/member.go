@@ -18,6 +18,7 @@ import (
 	"github.com/photoncloud/core/chainfire/internal/coalesce"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
 	"github.com/photoncloud/core/chainfire/internal/raftnode"
+	"github.com/photoncloud/core/chainfire/internal/watch"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
@@ -60,6 +61,7 @@ type Member struct {
 	clusterID uint64
 	store     *mvcc.Store
 	applier   *apply.Applier
+	watches   *watch.Hub
 	node      *raftnode.Node
 	peers     *peerClients
 	forwarder *forwarder
@@ -104,6 +106,12 @@ func Start(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	m.applier.ObserveCommit(m.metrics.observeCommit)
+	// The hub observes from the first applied entry, before Raft starts.
+	if m.watches, err = watch.NewHub(store, watch.Options{Logger: cfg.Logger, Registerer: cfg.Registerer}); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("member: watch hub: %w", err)
+	}
+	m.applier.Observe(m.watches)
 	if err := m.startRaft(filepath.Join(dir, "raft")); err != nil {
 		store.Close()
 		return nil, err
@@ -200,6 +208,7 @@ func (m *Member) Close() error {
 	m.cancel()
 	m.wg.Wait()
 	err := m.node.Close()
+	m.watches.Close()
 	m.peers.close()
 	return errors.Join(err, m.store.Close())
 }
@@ -219,6 +228,9 @@ func (m *Member) ClusterID() uint64 {
 
 // Store is the member's MVCC store.
 func (m *Member) Store() *mvcc.Store { return m.store }
+
+// Watches is the member's watch hub, fed by its own applied state.
+func (m *Member) Watches() *watch.Hub { return m.watches }
 
 // Node is the member's Raft replica.
 func (m *Member) Node() *raftnode.Node { return m.node }
