@@ -140,7 +140,7 @@ func (m *Members) refuse(cmd *chainfirev1.RaftCommand) error {
 	}
 	adds := false
 	switch c := cmd.GetCommand().(type) {
-	case *chainfirev1.RaftCommand_Put:
+	case *chainfirev1.RaftCommand_Put, *chainfirev1.RaftCommand_LeaseGrant:
 		adds = true
 	case *chainfirev1.RaftCommand_Txn:
 		adds = TxnAddsData(c.Txn)

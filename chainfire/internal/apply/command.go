@@ -17,7 +17,7 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 	}
 	switch c := cmd.GetCommand().(type) {
 	case *chainfirev1.RaftCommand_Put:
-		return a.writeTxn(b, func(tx *mvcc.WriteTxn) (withHeader, error) { return put(tx, c.Put) })
+		return a.writeTxn(b, func(tx *mvcc.WriteTxn) (withHeader, error) { return put(tx, a.leases, c.Put) })
 	case *chainfirev1.RaftCommand_DeleteRange:
 		return a.writeTxn(b, func(tx *mvcc.WriteTxn) (withHeader, error) { return deleteRange(tx, c.DeleteRange) })
 	case *chainfirev1.RaftCommand_Txn:
@@ -26,10 +26,10 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 			if err != nil {
 				return nil, err
 			}
-			if err := checkPath(tx, c.Txn, path, a.compactRev); err != nil {
+			if err := checkPath(tx, a.leases, c.Txn, path, a.compactRev); err != nil {
 				return nil, err
 			}
-			return execTxn(tx, c.Txn, path)
+			return execTxn(tx, a.leases, c.Txn, path)
 		})
 	case *chainfirev1.RaftCommand_Compaction:
 		if err := b.Compact(c.Compaction.GetRevision()); err != nil {
@@ -48,6 +48,12 @@ func (a *Applier) execute(b *mvcc.Batch, cmd *chainfirev1.RaftCommand) (proto.Me
 		return nil, a.members.forget(b, c.MemberForget.GetId())
 	case *chainfirev1.RaftCommand_Alarm:
 		return a.members.alarm(b, c.Alarm)
+	case *chainfirev1.RaftCommand_LeaseGrant:
+		return a.grantLease(b, c.LeaseGrant)
+	case *chainfirev1.RaftCommand_LeaseRevoke:
+		return a.revokeLease(b, c.LeaseRevoke.GetID())
+	case *chainfirev1.RaftCommand_LeaseCheckpoints:
+		return nil, a.leases.Checkpoint(b.Tx(), c.LeaseCheckpoints.GetCheckpoints())
 	}
 	return nil, errors.New("apply: unknown command")
 }
@@ -70,6 +76,7 @@ func (a *Applier) writeTxn(b *mvcc.Batch, fn func(tx *mvcc.WriteTxn) (withHeader
 	if err != nil {
 		return nil, err
 	}
+	a.leases.Track(res.Events)
 	resp.GetHeader().Revision = res.Rev
 	return resp, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/photoncloud/core/chainfire/internal/lease"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 )
@@ -26,6 +27,7 @@ type Result struct {
 type Applier struct {
 	store   *mvcc.Store
 	members *Members
+	leases  *lease.Lessor
 	log     *slog.Logger
 
 	// observeCommit, when set, is told how long each batch's storage
@@ -47,13 +49,31 @@ type Applier struct {
 
 var _ raft.BatchingFSM = (*Applier)(nil)
 
-// New returns an Applier over store, loading the member table from it.
-func New(store *mvcc.Store, log *slog.Logger) (*Applier, error) {
+// Option configures an Applier.
+type Option func(*Applier)
+
+// WithLeaseOptions sets the options of the Applier's lessor.
+func WithLeaseOptions(opts lease.Options) Option {
+	return func(a *Applier) { a.leases = lease.New(opts) }
+}
+
+// New returns an Applier over store, loading the member table and the
+// leases from it.
+func New(store *mvcc.Store, log *slog.Logger, opts ...Option) (*Applier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Applier{store: store, members: newMembers(), log: log, advance: make(chan struct{})}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.leases == nil {
+		a.leases = lease.New(lease.Options{})
+	}
 	if err := a.members.load(store); err != nil {
+		return nil, err
+	}
+	if err := a.leases.Load(store); err != nil {
 		return nil, err
 	}
 	a.applied = store.AppliedIndex()
@@ -199,6 +219,9 @@ func (a *Applier) Restore(rc io.ReadCloser) error {
 	}
 	if err := a.members.load(a.store); err != nil {
 		return err
+	}
+	if err := a.leases.Load(a.store); err != nil {
+		return fmt.Errorf("apply: restore leases: %w", err)
 	}
 	a.mu.Lock()
 	a.applied = a.store.AppliedIndex()

@@ -168,11 +168,13 @@ func storeError(err error) error {
 	return err
 }
 
-// checkLease rejects a put naming a lease that does not exist. Leases
-// arrive with the lease service; until then none exists. A lease kept with
-// ignore_lease is not checked, as in etcd.
-func checkLease(req *pb.PutRequest) error {
-	if req.GetLease() != 0 {
+// LeaseSet tells which leases exist as the entry being applied sees them.
+type LeaseSet interface{ Exists(id int64) bool }
+
+// checkLease rejects a put naming a lease that does not exist. A lease
+// kept with ignore_lease is not checked, as in etcd.
+func checkLease(leases LeaseSet, req *pb.PutRequest) error {
+	if id := req.GetLease(); id != 0 && !leases.Exists(id) {
 		return etcderr.LeaseNotFound
 	}
 	return nil
@@ -181,8 +183,8 @@ func checkLease(req *pb.PutRequest) error {
 // put is etcd's put, checks in etcd's order (a missing lease before a
 // missing key for ignore_value/ignore_lease). The header revision is the
 // txn's revision after the write, as etcd reports it for puts in a Txn.
-func put(tx *mvcc.WriteTxn, req *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := checkLease(req); err != nil {
+func put(tx *mvcc.WriteTxn, leases LeaseSet, req *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := checkLease(leases, req); err != nil {
 		return nil, err
 	}
 	value, lease := req.GetValue(), req.GetLease()

@@ -41,10 +41,10 @@ func ReadOnlyTxn(r Reader, rev, compactRev int64, req *pb.TxnRequest) (*pb.TxnRe
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPath(r, req, path, compactRev); err != nil {
+	if err := checkPath(r, nil, req, path, compactRev); err != nil { // no puts: no leases to check
 		return nil, err
 	}
-	resp, err := runOps(r, nil, req, path)
+	resp, err := runOps(r, nil, nil, req, path)
 	if err != nil {
 		return nil, err
 	}

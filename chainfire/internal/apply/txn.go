@@ -106,7 +106,7 @@ func compareKV(c *pb.Compare, kv *mvcc.KeyValue) bool {
 // one below the compact revision fails as compacted, although a plain
 // Range reads it as "latest" — and a put naming a lease that does not
 // exist or keeping the value or lease of a missing key.
-func checkPath(r Reader, req *pb.TxnRequest, p *txnPath, compactRev int64) error {
+func checkPath(r Reader, leases LeaseSet, req *pb.TxnRequest, p *txnPath, compactRev int64) error {
 	nested := 0
 	for _, op := range branch(req, p.succeeded) {
 		switch {
@@ -116,7 +116,7 @@ func checkPath(r Reader, req *pb.TxnRequest, p *txnPath, compactRev int64) error
 			}
 		case op.GetRequestPut() != nil:
 			put := op.GetRequestPut()
-			if err := checkLease(put); err != nil {
+			if err := checkLease(leases, put); err != nil {
 				return err
 			}
 			if put.GetIgnoreValue() || put.GetIgnoreLease() {
@@ -129,7 +129,7 @@ func checkPath(r Reader, req *pb.TxnRequest, p *txnPath, compactRev int64) error
 				}
 			}
 		case op.GetRequestTxn() != nil:
-			if err := checkPath(r, op.GetRequestTxn(), p.nested[nested], compactRev); err != nil {
+			if err := checkPath(r, leases, op.GetRequestTxn(), p.nested[nested], compactRev); err != nil {
 				return err
 			}
 			nested++
@@ -159,13 +159,14 @@ func checkRangeRev(r Reader, rev, compactRev int64) error {
 
 // execTxn runs the chosen operations in order, each seeing the writes of
 // the ones before it.
-func execTxn(tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
-	return runOps(tx, tx, req, p)
+func execTxn(tx *mvcc.WriteTxn, leases LeaseSet, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
+	return runOps(tx, tx, leases, req, p)
 }
 
 // runOps executes the operations of the chosen branches, reading through r
-// and writing through tx (nil for read-only txns, which have no writes).
-func runOps(r Reader, tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
+// and writing through tx (nil for read-only txns, which have no writes and
+// so need no leases either).
+func runOps(r Reader, tx *mvcc.WriteTxn, leases LeaseSet, req *pb.TxnRequest, p *txnPath) (*pb.TxnResponse, error) {
 	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{}, Succeeded: p.succeeded}
 	nested := 0
 	for _, op := range branch(req, p.succeeded) {
@@ -178,7 +179,7 @@ func runOps(r Reader, tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.Tx
 			}
 			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: r}}
 		case op.GetRequestPut() != nil:
-			r, err := put(tx, op.GetRequestPut())
+			r, err := put(tx, leases, op.GetRequestPut())
 			if err != nil {
 				return nil, err
 			}
@@ -190,7 +191,7 @@ func runOps(r Reader, tx *mvcc.WriteTxn, req *pb.TxnRequest, p *txnPath) (*pb.Tx
 			}
 			out = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: r}}
 		case op.GetRequestTxn() != nil:
-			r, err := runOps(r, tx, op.GetRequestTxn(), p.nested[nested])
+			r, err := runOps(r, tx, leases, op.GetRequestTxn(), p.nested[nested])
 			if err != nil {
 				return nil, err
 			}

@@ -59,3 +59,28 @@ func (s memberService) ReadIndex(ctx context.Context, _ *connect.Request[chainfi
 	}
 	return connect.NewResponse(&chainfirev1.ReadIndexResponse{Index: index}), nil
 }
+
+// LeaseRenew is the leader's side of a keepalive a follower forwards. A
+// lease that does not exist answers TTL 0.
+func (s memberService) LeaseRenew(ctx context.Context, req *connect.Request[chainfirev1.LeaseRenewRequest]) (*connect.Response[chainfirev1.LeaseRenewResponse], error) {
+	ttl, err := s.m.LeaseRenewOnLeader(ctx, req.Msg.GetId())
+	switch {
+	case err == nil, errors.Is(err, etcderr.LeaseNotFound):
+		return connect.NewResponse(&chainfirev1.LeaseRenewResponse{Ttl: ttl}), nil
+	case member.IsRetry(err):
+		return nil, etcderr.NotLeader.Connect()
+	}
+	return nil, toConnect(err)
+}
+
+// LeaseTimeToLive is the leader's side of a forwarded LeaseTimeToLive.
+func (s memberService) LeaseTimeToLive(ctx context.Context, req *connect.Request[chainfirev1.LeaseTimeToLiveRequest]) (*connect.Response[chainfirev1.LeaseTimeToLiveResponse], error) {
+	resp, err := s.m.LeaseTimeToLiveOnLeader(ctx, req.Msg.GetRequest())
+	switch {
+	case err == nil:
+		return connect.NewResponse(&chainfirev1.LeaseTimeToLiveResponse{Response: resp}), nil
+	case member.IsRetry(err):
+		return nil, etcderr.NotLeader.Connect()
+	}
+	return nil, toConnect(err)
+}

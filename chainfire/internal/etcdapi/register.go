@@ -25,7 +25,7 @@ func Register(srv *server.Server, m *member.Member, opts Options) {
 	srv.Mount(etcdserverpbconnect.NewKVHandler(&KV{m: m, maxTxnOps: opts.MaxTxnOps}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewMaintenanceHandler(&Maintenance{m: m, quota: opts.QuotaBackendBytes}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewWatchHandler(etcdserverpbconnect.UnimplementedWatchHandler{}, hopts...))
-	srv.Mount(etcdserverpbconnect.NewLeaseHandler(etcdserverpbconnect.UnimplementedLeaseHandler{}, hopts...))
+	srv.Mount(etcdserverpbconnect.NewLeaseHandler(&Lease{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewClusterHandler(&Cluster{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewAuthHandler(etcdserverpbconnect.UnimplementedAuthHandler{}, hopts...))
 	srv.Mount(chainfirev1connect.NewMemberServiceHandler(memberService{m}, srv.HandlerOptions()...))

@@ -138,6 +138,10 @@ func UnwrapResponse(r *chainfirev1.ProposeResponse) proto.Message {
 		return v.Txn
 	case *chainfirev1.ProposeResponse_Compaction:
 		return v.Compaction
+	case *chainfirev1.ProposeResponse_LeaseGrant:
+		return v.LeaseGrant
+	case *chainfirev1.ProposeResponse_LeaseRevoke:
+		return v.LeaseRevoke
 	}
 	return nil
 }
@@ -154,6 +158,10 @@ func WrapResponse(msg proto.Message) *chainfirev1.ProposeResponse {
 		resp.Response = &chainfirev1.ProposeResponse_Txn{Txn: r}
 	case *pb.CompactionResponse:
 		resp.Response = &chainfirev1.ProposeResponse_Compaction{Compaction: r}
+	case *pb.LeaseGrantResponse:
+		resp.Response = &chainfirev1.ProposeResponse_LeaseGrant{LeaseGrant: r}
+	case *pb.LeaseRevokeResponse:
+		resp.Response = &chainfirev1.ProposeResponse_LeaseRevoke{LeaseRevoke: r}
 	}
 	return resp
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/photoncloud/core/chainfire/internal/apply"
 	"github.com/photoncloud/core/chainfire/internal/coalesce"
+	"github.com/photoncloud/core/chainfire/internal/lease"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
 	"github.com/photoncloud/core/chainfire/internal/raftnode"
 	"github.com/photoncloud/core/chainfire/internal/watch"
@@ -49,6 +50,9 @@ type Config struct {
 	// CorruptCheckInterval is how often the leader compares every member's
 	// HashKV with its own (0 disables the check).
 	CorruptCheckInterval time.Duration
+	// LeaseCheckpointInterval is how often the leader replicates the
+	// remaining TTL of leases longer than it (0: 5 minutes).
+	LeaseCheckpointInterval time.Duration
 	// WrapPeerStream, when set, wraps the Raft peer stream layer. It is a
 	// seam for tests that inject network faults; no flag sets it.
 	WrapPeerStream func(raft.StreamLayer) raft.StreamLayer
@@ -101,7 +105,8 @@ func Start(cfg Config) (*Member, error) {
 		return nil, fmt.Errorf("member: open store: %w", err)
 	}
 	m.store = store
-	if m.applier, err = apply.New(store, cfg.Logger); err != nil {
+	leaseOpts := lease.Options{MinTTL: cfg.minLeaseTTL()}
+	if m.applier, err = apply.New(store, cfg.Logger, apply.WithLeaseOptions(leaseOpts)); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -126,7 +131,8 @@ func Start(cfg Config) (*Member, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.forwarder.run(ctx, &m.wg)
-	m.wg.Add(5)
+	m.wg.Add(6)
+	go func() { defer m.wg.Done(); m.runLessor(ctx) }()
 	go func() { defer m.wg.Done(); m.checkCorruptionLoop(ctx) }()
 	go func() { defer m.wg.Done(); m.watchRemoval(ctx) }()
 	go func() { defer m.wg.Done(); m.reads.Run(ctx) }()

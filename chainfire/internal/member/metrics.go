@@ -16,13 +16,24 @@ type metrics struct {
 	leaderChanges    prometheus.Counter
 	walFsync         prometheus.Histogram
 	backendCommit    prometheus.Histogram
+	leasesGranted    prometheus.Counter
+	leasesRevoked    prometheus.Counter
+	leasesExpired    prometheus.Counter
+	leaseKeepalives  prometheus.Counter
 }
 
 // diskBuckets span 1 ms to ~8 s, as etcd's disk latency histograms do.
 var diskBuckets = prometheus.ExponentialBuckets(0.001, 2, 14)
 
 func newMetrics() *metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
 	return &metrics{
+		leasesGranted:   counter("etcd_debugging_lease_granted_total", "Leases granted through this member."),
+		leasesRevoked:   counter("etcd_debugging_lease_revoked_total", "Leases revoked by clients through this member."),
+		leasesExpired:   counter("chainfire_lease_expired_total", "Leases this member, as leader, revoked because they expired."),
+		leaseKeepalives: counter("etcd_debugging_lease_renewed_total", "Lease renewals this member, as leader, granted."),
 		proposalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "etcd_server_proposals_failed_total", Help: "Proposals that failed (timeouts, lost leadership, rejected by the state machine are not counted).",
 		}),
@@ -59,6 +70,8 @@ func (m *Member) registerMetrics(reg prometheus.Registerer) error {
 	}
 	collectors := []prometheus.Collector{
 		mt.proposalsFailed, mt.proposalsPending, mt.leaderChanges, mt.walFsync, mt.backendCommit,
+		mt.leasesGranted, mt.leasesRevoked, mt.leasesExpired, mt.leaseKeepalives,
+		gauge("chainfire_leases", "Leases that exist.", func() float64 { return float64(m.Leases().Len()) }),
 		gauge("etcd_server_has_leader", "1 if this member knows a leader.", func() float64 { return boolean(m.HasLeader()) }),
 		gauge("etcd_server_is_leader", "1 if this member is the leader.", func() float64 { return boolean(m.node.IsLeader()) }),
 		gauge("etcd_server_proposals_committed_total", "Raft index committed, as this member knows it.", func() float64 { return float64(m.node.CommitIndex()) }),

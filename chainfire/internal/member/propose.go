@@ -162,7 +162,7 @@ func (m *Member) checkQuota(cmd *chainfirev1.RaftCommand) error {
 		return nil
 	}
 	switch c := cmd.GetCommand().(type) {
-	case *chainfirev1.RaftCommand_Put:
+	case *chainfirev1.RaftCommand_Put, *chainfirev1.RaftCommand_LeaseGrant:
 	case *chainfirev1.RaftCommand_Txn:
 		if !apply.TxnAddsData(c.Txn) {
 			return nil

@@ -112,3 +112,15 @@ func (n *Node) waitLeaderReady(ctx context.Context) (uint64, error) {
 		}
 	}
 }
+
+// ReadyTerm returns the current term and true when this replica is the
+// leader and has applied an entry of that term, so its state machine holds
+// everything committed before it: the point where leader-only duties
+// (lease expiry) may start.
+func (n *Node) ReadyTerm() (uint64, bool) {
+	if n.raft.State() != raft.Leader {
+		return 0, false
+	}
+	term := n.raft.CurrentTerm()
+	return term, n.readyTerm.Load() == term
+}

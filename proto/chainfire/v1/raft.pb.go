@@ -38,6 +38,9 @@ type RaftCommand struct {
 	//	*RaftCommand_MemberRecord
 	//	*RaftCommand_MemberForget
 	//	*RaftCommand_Alarm
+	//	*RaftCommand_LeaseGrant
+	//	*RaftCommand_LeaseRevoke
+	//	*RaftCommand_LeaseCheckpoints
 	Command       isRaftCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -152,6 +155,33 @@ func (x *RaftCommand) GetAlarm() *etcdserverpb.AlarmRequest {
 	return nil
 }
 
+func (x *RaftCommand) GetLeaseGrant() *etcdserverpb.LeaseGrantRequest {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetLeaseRevoke() *etcdserverpb.LeaseRevokeRequest {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetLeaseCheckpoints() *LeaseCheckpoints {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_LeaseCheckpoints); ok {
+			return x.LeaseCheckpoints
+		}
+	}
+	return nil
+}
+
 type isRaftCommand_Command interface {
 	isRaftCommand_Command()
 }
@@ -192,6 +222,21 @@ type RaftCommand_Alarm struct {
 	Alarm *etcdserverpb.AlarmRequest `protobuf:"bytes,32,opt,name=alarm,proto3,oneof"`
 }
 
+type RaftCommand_LeaseGrant struct {
+	// Leases (issue 4): numbered from 40. A grant always carries the id,
+	// chosen by the proposing member when the client left it 0, so every
+	// replica applies the same id.
+	LeaseGrant *etcdserverpb.LeaseGrantRequest `protobuf:"bytes,40,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type RaftCommand_LeaseRevoke struct {
+	LeaseRevoke *etcdserverpb.LeaseRevokeRequest `protobuf:"bytes,41,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type RaftCommand_LeaseCheckpoints struct {
+	LeaseCheckpoints *LeaseCheckpoints `protobuf:"bytes,42,opt,name=lease_checkpoints,json=leaseCheckpoints,proto3,oneof"`
+}
+
 func (*RaftCommand_Put) isRaftCommand_Command() {}
 
 func (*RaftCommand_DeleteRange) isRaftCommand_Command() {}
@@ -208,6 +253,175 @@ func (*RaftCommand_MemberForget) isRaftCommand_Command() {}
 
 func (*RaftCommand_Alarm) isRaftCommand_Command() {}
 
+func (*RaftCommand_LeaseGrant) isRaftCommand_Command() {}
+
+func (*RaftCommand_LeaseRevoke) isRaftCommand_Command() {}
+
+func (*RaftCommand_LeaseCheckpoints) isRaftCommand_Command() {}
+
+// LeaseCheckpoints records, through Raft, how much time the leader saw
+// left on long leases, so a new leader does not restart them from their
+// full TTL.
+type LeaseCheckpoints struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints   []*LeaseCheckpoint     `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpoints) Reset() {
+	*x = LeaseCheckpoints{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpoints) ProtoMessage() {}
+
+func (x *LeaseCheckpoints) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpoints.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpoints) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LeaseCheckpoints) GetCheckpoints() []*LeaseCheckpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+type LeaseCheckpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Seconds left; 0 clears the checkpoint (the lease was renewed).
+	RemainingTtl  int64 `protobuf:"varint,2,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpoint) Reset() {
+	*x = LeaseCheckpoint{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpoint) ProtoMessage() {}
+
+func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpoint.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpoint) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeaseCheckpoint) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseCheckpoint) GetRemainingTtl() int64 {
+	if x != nil {
+		return x.RemainingTtl
+	}
+	return 0
+}
+
+// LeaseRecord is a lease as stored in the member's database.
+type LeaseRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The TTL granted, in seconds.
+	Ttl int64 `protobuf:"varint,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// The last checkpointed remaining TTL; 0 when none.
+	RemainingTtl  int64 `protobuf:"varint,3,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRecord) Reset() {
+	*x = LeaseRecord{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRecord) ProtoMessage() {}
+
+func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
+func (*LeaseRecord) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeaseRecord) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseRecord) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseRecord) GetRemainingTtl() int64 {
+	if x != nil {
+		return x.RemainingTtl
+	}
+	return 0
+}
+
 // MemberRecord records a member the cluster added or whose peer URLs were
 // updated, before its Raft configuration change, so every member can name
 // it; it also carries the cluster id a member joining an existing cluster
@@ -223,7 +437,7 @@ type MemberRecord struct {
 
 func (x *MemberRecord) Reset() {
 	*x = MemberRecord{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +449,7 @@ func (x *MemberRecord) String() string {
 func (*MemberRecord) ProtoMessage() {}
 
 func (x *MemberRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[1]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +462,7 @@ func (x *MemberRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberRecord.ProtoReflect.Descriptor instead.
 func (*MemberRecord) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{1}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MemberRecord) GetId() uint64 {
@@ -282,7 +496,7 @@ type MemberForget struct {
 
 func (x *MemberForget) Reset() {
 	*x = MemberForget{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +508,7 @@ func (x *MemberForget) String() string {
 func (*MemberForget) ProtoMessage() {}
 
 func (x *MemberForget) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[2]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +521,7 @@ func (x *MemberForget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberForget.ProtoReflect.Descriptor instead.
 func (*MemberForget) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{2}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MemberForget) GetId() uint64 {
@@ -331,7 +545,7 @@ type MemberAttributes struct {
 
 func (x *MemberAttributes) Reset() {
 	*x = MemberAttributes{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +557,7 @@ func (x *MemberAttributes) String() string {
 func (*MemberAttributes) ProtoMessage() {}
 
 func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[3]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +570,7 @@ func (x *MemberAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberAttributes.ProtoReflect.Descriptor instead.
 func (*MemberAttributes) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{3}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MemberAttributes) GetId() uint64 {
@@ -387,6 +601,183 @@ func (x *MemberAttributes) GetPeerUrls() []string {
 	return nil
 }
 
+type LeaseRenewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewRequest) Reset() {
+	*x = LeaseRenewRequest{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewRequest) ProtoMessage() {}
+
+func (x *LeaseRenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewRequest.ProtoReflect.Descriptor instead.
+func (*LeaseRenewRequest) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LeaseRenewRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseRenewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seconds until expiry after the renewal; 0 when the lease is unknown.
+	Ttl           int64 `protobuf:"varint,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewResponse) Reset() {
+	*x = LeaseRenewResponse{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewResponse) ProtoMessage() {}
+
+func (x *LeaseRenewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewResponse.ProtoReflect.Descriptor instead.
+func (*LeaseRenewResponse) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LeaseRenewResponse) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+type LeaseTimeToLiveRequest struct {
+	state         protoimpl.MessageState               `protogen:"open.v1"`
+	Request       *etcdserverpb.LeaseTimeToLiveRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseTimeToLiveRequest) Reset() {
+	*x = LeaseTimeToLiveRequest{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseTimeToLiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseTimeToLiveRequest) ProtoMessage() {}
+
+func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
+func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LeaseTimeToLiveRequest) GetRequest() *etcdserverpb.LeaseTimeToLiveRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type LeaseTimeToLiveResponse struct {
+	state         protoimpl.MessageState                `protogen:"open.v1"`
+	Response      *etcdserverpb.LeaseTimeToLiveResponse `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseTimeToLiveResponse) Reset() {
+	*x = LeaseTimeToLiveResponse{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseTimeToLiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseTimeToLiveResponse) ProtoMessage() {}
+
+func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
+func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LeaseTimeToLiveResponse) GetResponse() *etcdserverpb.LeaseTimeToLiveResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
 type ProposeBatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Commands      []*RaftCommand         `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
@@ -396,7 +787,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +799,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[4]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +812,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{4}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProposeBatchRequest) GetCommands() []*RaftCommand {
@@ -441,7 +832,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +844,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[5]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +857,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{5}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProposeBatchResponse) GetResults() []*ProposeResult {
@@ -490,7 +881,7 @@ type ProposeResult struct {
 
 func (x *ProposeResult) Reset() {
 	*x = ProposeResult{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +893,7 @@ func (x *ProposeResult) String() string {
 func (*ProposeResult) ProtoMessage() {}
 
 func (x *ProposeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[6]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +906,7 @@ func (x *ProposeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResult.ProtoReflect.Descriptor instead.
 func (*ProposeResult) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{6}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposeResult) GetResponse() *ProposeResponse {
@@ -548,7 +939,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +951,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[7]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +964,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{7}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProposeRequest) GetCommand() *RaftCommand {
@@ -591,6 +982,8 @@ type ProposeResponse struct {
 	//	*ProposeResponse_DeleteRange
 	//	*ProposeResponse_Txn
 	//	*ProposeResponse_Compaction
+	//	*ProposeResponse_LeaseGrant
+	//	*ProposeResponse_LeaseRevoke
 	Response      isProposeResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -598,7 +991,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +1003,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[8]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +1016,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{8}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProposeResponse) GetResponse() isProposeResponse_Response {
@@ -669,6 +1062,24 @@ func (x *ProposeResponse) GetCompaction() *etcdserverpb.CompactionResponse {
 	return nil
 }
 
+func (x *ProposeResponse) GetLeaseGrant() *etcdserverpb.LeaseGrantResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ProposeResponse_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *ProposeResponse) GetLeaseRevoke() *etcdserverpb.LeaseRevokeResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ProposeResponse_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
 type isProposeResponse_Response interface {
 	isProposeResponse_Response()
 }
@@ -689,6 +1100,14 @@ type ProposeResponse_Compaction struct {
 	Compaction *etcdserverpb.CompactionResponse `protobuf:"bytes,4,opt,name=compaction,proto3,oneof"`
 }
 
+type ProposeResponse_LeaseGrant struct {
+	LeaseGrant *etcdserverpb.LeaseGrantResponse `protobuf:"bytes,5,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type ProposeResponse_LeaseRevoke struct {
+	LeaseRevoke *etcdserverpb.LeaseRevokeResponse `protobuf:"bytes,6,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
 func (*ProposeResponse_Put) isProposeResponse_Response() {}
 
 func (*ProposeResponse_DeleteRange) isProposeResponse_Response() {}
@@ -696,6 +1115,10 @@ func (*ProposeResponse_DeleteRange) isProposeResponse_Response() {}
 func (*ProposeResponse_Txn) isProposeResponse_Response() {}
 
 func (*ProposeResponse_Compaction) isProposeResponse_Response() {}
+
+func (*ProposeResponse_LeaseGrant) isProposeResponse_Response() {}
+
+func (*ProposeResponse_LeaseRevoke) isProposeResponse_Response() {}
 
 type ReadIndexRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -705,7 +1128,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +1140,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1153,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{9}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{16}
 }
 
 type ReadIndexResponse struct {
@@ -743,7 +1166,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +1178,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +1191,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{10}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -789,7 +1212,7 @@ var File_chainfire_v1_raft_proto protoreflect.FileDescriptor
 
 const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x17chainfire/v1/raft.proto\x12\fchainfire.v1\x1a\x16etcdserverpb/rpc.proto\"\x89\x04\n" +
+	"\x17chainfire/v1/raft.proto\x12\fchainfire.v1\x1a\x16etcdserverpb/rpc.proto\"\xe3\x05\n" +
 	"\vRaftCommand\x12,\n" +
 	"\x03put\x18\x01 \x01(\v2\x18.etcdserverpb.PutRequestH\x00R\x03put\x12E\n" +
 	"\fdelete_range\x18\x02 \x01(\v2 .etcdserverpb.DeleteRangeRequestH\x00R\vdeleteRange\x12,\n" +
@@ -800,8 +1223,21 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x12publish_attributes\x18\x05 \x01(\v2\x1e.chainfire.v1.MemberAttributesH\x00R\x11publishAttributes\x12A\n" +
 	"\rmember_record\x18\x1e \x01(\v2\x1a.chainfire.v1.MemberRecordH\x00R\fmemberRecord\x12A\n" +
 	"\rmember_forget\x18\x1f \x01(\v2\x1a.chainfire.v1.MemberForgetH\x00R\fmemberForget\x122\n" +
-	"\x05alarm\x18  \x01(\v2\x1a.etcdserverpb.AlarmRequestH\x00R\x05alarmB\t\n" +
-	"\acommand\"Z\n" +
+	"\x05alarm\x18  \x01(\v2\x1a.etcdserverpb.AlarmRequestH\x00R\x05alarm\x12B\n" +
+	"\vlease_grant\x18( \x01(\v2\x1f.etcdserverpb.LeaseGrantRequestH\x00R\n" +
+	"leaseGrant\x12E\n" +
+	"\flease_revoke\x18) \x01(\v2 .etcdserverpb.LeaseRevokeRequestH\x00R\vleaseRevoke\x12M\n" +
+	"\x11lease_checkpoints\x18* \x01(\v2\x1e.chainfire.v1.LeaseCheckpointsH\x00R\x10leaseCheckpointsB\t\n" +
+	"\acommand\"S\n" +
+	"\x10LeaseCheckpoints\x12?\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x1d.chainfire.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
+	"\x0fLeaseCheckpoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
+	"\rremaining_ttl\x18\x02 \x01(\x03R\fremainingTtl\"T\n" +
+	"\vLeaseRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\x12#\n" +
+	"\rremaining_ttl\x18\x03 \x01(\x03R\fremainingTtl\"Z\n" +
 	"\fMemberRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\tpeer_urls\x18\x02 \x03(\tR\bpeerUrls\x12\x1d\n" +
@@ -814,7 +1250,15 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vclient_urls\x18\x03 \x03(\tR\n" +
 	"clientUrls\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"L\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"#\n" +
+	"\x11LeaseRenewRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"&\n" +
+	"\x12LeaseRenewResponse\x12\x10\n" +
+	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\"X\n" +
+	"\x16LeaseTimeToLiveRequest\x12>\n" +
+	"\arequest\x18\x01 \x01(\v2$.etcdserverpb.LeaseTimeToLiveRequestR\arequest\"\\\n" +
+	"\x17LeaseTimeToLiveResponse\x12A\n" +
+	"\bresponse\x18\x01 \x01(\v2%.etcdserverpb.LeaseTimeToLiveResponseR\bresponse\"L\n" +
 	"\x13ProposeBatchRequest\x125\n" +
 	"\bcommands\x18\x01 \x03(\v2\x19.chainfire.v1.RaftCommandR\bcommands\"M\n" +
 	"\x14ProposeBatchResponse\x125\n" +
@@ -825,24 +1269,30 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"error_code\x18\x02 \x01(\rR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"E\n" +
 	"\x0eProposeRequest\x123\n" +
-	"\acommand\x18\x01 \x01(\v2\x19.chainfire.v1.RaftCommandR\acommand\"\x87\x02\n" +
+	"\acommand\x18\x01 \x01(\v2\x19.chainfire.v1.RaftCommandR\acommand\"\x94\x03\n" +
 	"\x0fProposeResponse\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.etcdserverpb.PutResponseH\x00R\x03put\x12F\n" +
 	"\fdelete_range\x18\x02 \x01(\v2!.etcdserverpb.DeleteRangeResponseH\x00R\vdeleteRange\x12-\n" +
 	"\x03txn\x18\x03 \x01(\v2\x19.etcdserverpb.TxnResponseH\x00R\x03txn\x12B\n" +
 	"\n" +
 	"compaction\x18\x04 \x01(\v2 .etcdserverpb.CompactionResponseH\x00R\n" +
-	"compactionB\n" +
+	"compaction\x12C\n" +
+	"\vlease_grant\x18\x05 \x01(\v2 .etcdserverpb.LeaseGrantResponseH\x00R\n" +
+	"leaseGrant\x12F\n" +
+	"\flease_revoke\x18\x06 \x01(\v2!.etcdserverpb.LeaseRevokeResponseH\x00R\vleaseRevokeB\n" +
 	"\n" +
 	"\bresponse\"\x12\n" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xfc\x01\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\xad\x03\n" +
 	"\rMemberService\x12L\n" +
 	"\tReadIndex\x12\x1e.chainfire.v1.ReadIndexRequest\x1a\x1f.chainfire.v1.ReadIndexResponse\x12F\n" +
 	"\aPropose\x12\x1c.chainfire.v1.ProposeRequest\x1a\x1d.chainfire.v1.ProposeResponse\x12U\n" +
-	"\fProposeBatch\x12!.chainfire.v1.ProposeBatchRequest\x1a\".chainfire.v1.ProposeBatchResponseB\xaa\x01\n" +
+	"\fProposeBatch\x12!.chainfire.v1.ProposeBatchRequest\x1a\".chainfire.v1.ProposeBatchResponse\x12O\n" +
+	"\n" +
+	"LeaseRenew\x12\x1f.chainfire.v1.LeaseRenewRequest\x1a .chainfire.v1.LeaseRenewResponse\x12^\n" +
+	"\x0fLeaseTimeToLive\x12$.chainfire.v1.LeaseTimeToLiveRequest\x1a%.chainfire.v1.LeaseTimeToLiveResponseB\xaa\x01\n" +
 	"\x10com.chainfire.v1B\tRaftProtoP\x01Z:github.com/photoncloud/core/proto/chainfire/v1;chainfirev1\xa2\x02\x03CXX\xaa\x02\fChainfire.V1\xca\x02\fChainfire\\V1\xe2\x02\x18Chainfire\\V1\\GPBMetadata\xea\x02\rChainfire::V1b\x06proto3"
 
 var (
@@ -857,57 +1307,82 @@ func file_chainfire_v1_raft_proto_rawDescGZIP() []byte {
 	return file_chainfire_v1_raft_proto_rawDescData
 }
 
-var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_chainfire_v1_raft_proto_goTypes = []any{
-	(*RaftCommand)(nil),                      // 0: chainfire.v1.RaftCommand
-	(*MemberRecord)(nil),                     // 1: chainfire.v1.MemberRecord
-	(*MemberForget)(nil),                     // 2: chainfire.v1.MemberForget
-	(*MemberAttributes)(nil),                 // 3: chainfire.v1.MemberAttributes
-	(*ProposeBatchRequest)(nil),              // 4: chainfire.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),             // 5: chainfire.v1.ProposeBatchResponse
-	(*ProposeResult)(nil),                    // 6: chainfire.v1.ProposeResult
-	(*ProposeRequest)(nil),                   // 7: chainfire.v1.ProposeRequest
-	(*ProposeResponse)(nil),                  // 8: chainfire.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),                 // 9: chainfire.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),                // 10: chainfire.v1.ReadIndexResponse
-	(*etcdserverpb.PutRequest)(nil),          // 11: etcdserverpb.PutRequest
-	(*etcdserverpb.DeleteRangeRequest)(nil),  // 12: etcdserverpb.DeleteRangeRequest
-	(*etcdserverpb.TxnRequest)(nil),          // 13: etcdserverpb.TxnRequest
-	(*etcdserverpb.CompactionRequest)(nil),   // 14: etcdserverpb.CompactionRequest
-	(*etcdserverpb.AlarmRequest)(nil),        // 15: etcdserverpb.AlarmRequest
-	(*etcdserverpb.PutResponse)(nil),         // 16: etcdserverpb.PutResponse
-	(*etcdserverpb.DeleteRangeResponse)(nil), // 17: etcdserverpb.DeleteRangeResponse
-	(*etcdserverpb.TxnResponse)(nil),         // 18: etcdserverpb.TxnResponse
-	(*etcdserverpb.CompactionResponse)(nil),  // 19: etcdserverpb.CompactionResponse
+	(*RaftCommand)(nil),                          // 0: chainfire.v1.RaftCommand
+	(*LeaseCheckpoints)(nil),                     // 1: chainfire.v1.LeaseCheckpoints
+	(*LeaseCheckpoint)(nil),                      // 2: chainfire.v1.LeaseCheckpoint
+	(*LeaseRecord)(nil),                          // 3: chainfire.v1.LeaseRecord
+	(*MemberRecord)(nil),                         // 4: chainfire.v1.MemberRecord
+	(*MemberForget)(nil),                         // 5: chainfire.v1.MemberForget
+	(*MemberAttributes)(nil),                     // 6: chainfire.v1.MemberAttributes
+	(*LeaseRenewRequest)(nil),                    // 7: chainfire.v1.LeaseRenewRequest
+	(*LeaseRenewResponse)(nil),                   // 8: chainfire.v1.LeaseRenewResponse
+	(*LeaseTimeToLiveRequest)(nil),               // 9: chainfire.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),              // 10: chainfire.v1.LeaseTimeToLiveResponse
+	(*ProposeBatchRequest)(nil),                  // 11: chainfire.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),                 // 12: chainfire.v1.ProposeBatchResponse
+	(*ProposeResult)(nil),                        // 13: chainfire.v1.ProposeResult
+	(*ProposeRequest)(nil),                       // 14: chainfire.v1.ProposeRequest
+	(*ProposeResponse)(nil),                      // 15: chainfire.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),                     // 16: chainfire.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),                    // 17: chainfire.v1.ReadIndexResponse
+	(*etcdserverpb.PutRequest)(nil),              // 18: etcdserverpb.PutRequest
+	(*etcdserverpb.DeleteRangeRequest)(nil),      // 19: etcdserverpb.DeleteRangeRequest
+	(*etcdserverpb.TxnRequest)(nil),              // 20: etcdserverpb.TxnRequest
+	(*etcdserverpb.CompactionRequest)(nil),       // 21: etcdserverpb.CompactionRequest
+	(*etcdserverpb.AlarmRequest)(nil),            // 22: etcdserverpb.AlarmRequest
+	(*etcdserverpb.LeaseGrantRequest)(nil),       // 23: etcdserverpb.LeaseGrantRequest
+	(*etcdserverpb.LeaseRevokeRequest)(nil),      // 24: etcdserverpb.LeaseRevokeRequest
+	(*etcdserverpb.LeaseTimeToLiveRequest)(nil),  // 25: etcdserverpb.LeaseTimeToLiveRequest
+	(*etcdserverpb.LeaseTimeToLiveResponse)(nil), // 26: etcdserverpb.LeaseTimeToLiveResponse
+	(*etcdserverpb.PutResponse)(nil),             // 27: etcdserverpb.PutResponse
+	(*etcdserverpb.DeleteRangeResponse)(nil),     // 28: etcdserverpb.DeleteRangeResponse
+	(*etcdserverpb.TxnResponse)(nil),             // 29: etcdserverpb.TxnResponse
+	(*etcdserverpb.CompactionResponse)(nil),      // 30: etcdserverpb.CompactionResponse
+	(*etcdserverpb.LeaseGrantResponse)(nil),      // 31: etcdserverpb.LeaseGrantResponse
+	(*etcdserverpb.LeaseRevokeResponse)(nil),     // 32: etcdserverpb.LeaseRevokeResponse
 }
 var file_chainfire_v1_raft_proto_depIdxs = []int32{
-	11, // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
-	12, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
-	13, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
-	14, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
-	3,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
-	1,  // 5: chainfire.v1.RaftCommand.member_record:type_name -> chainfire.v1.MemberRecord
-	2,  // 6: chainfire.v1.RaftCommand.member_forget:type_name -> chainfire.v1.MemberForget
-	15, // 7: chainfire.v1.RaftCommand.alarm:type_name -> etcdserverpb.AlarmRequest
-	0,  // 8: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
-	6,  // 9: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
-	8,  // 10: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
-	0,  // 11: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
-	16, // 12: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
-	17, // 13: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
-	18, // 14: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
-	19, // 15: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
-	9,  // 16: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
-	7,  // 17: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
-	4,  // 18: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
-	10, // 19: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
-	8,  // 20: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
-	5,  // 21: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	18, // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
+	19, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
+	20, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
+	21, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
+	6,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
+	4,  // 5: chainfire.v1.RaftCommand.member_record:type_name -> chainfire.v1.MemberRecord
+	5,  // 6: chainfire.v1.RaftCommand.member_forget:type_name -> chainfire.v1.MemberForget
+	22, // 7: chainfire.v1.RaftCommand.alarm:type_name -> etcdserverpb.AlarmRequest
+	23, // 8: chainfire.v1.RaftCommand.lease_grant:type_name -> etcdserverpb.LeaseGrantRequest
+	24, // 9: chainfire.v1.RaftCommand.lease_revoke:type_name -> etcdserverpb.LeaseRevokeRequest
+	1,  // 10: chainfire.v1.RaftCommand.lease_checkpoints:type_name -> chainfire.v1.LeaseCheckpoints
+	2,  // 11: chainfire.v1.LeaseCheckpoints.checkpoints:type_name -> chainfire.v1.LeaseCheckpoint
+	25, // 12: chainfire.v1.LeaseTimeToLiveRequest.request:type_name -> etcdserverpb.LeaseTimeToLiveRequest
+	26, // 13: chainfire.v1.LeaseTimeToLiveResponse.response:type_name -> etcdserverpb.LeaseTimeToLiveResponse
+	0,  // 14: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
+	13, // 15: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
+	15, // 16: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
+	0,  // 17: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
+	27, // 18: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
+	28, // 19: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
+	29, // 20: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
+	30, // 21: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
+	31, // 22: chainfire.v1.ProposeResponse.lease_grant:type_name -> etcdserverpb.LeaseGrantResponse
+	32, // 23: chainfire.v1.ProposeResponse.lease_revoke:type_name -> etcdserverpb.LeaseRevokeResponse
+	16, // 24: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
+	14, // 25: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
+	11, // 26: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
+	7,  // 27: chainfire.v1.MemberService.LeaseRenew:input_type -> chainfire.v1.LeaseRenewRequest
+	9,  // 28: chainfire.v1.MemberService.LeaseTimeToLive:input_type -> chainfire.v1.LeaseTimeToLiveRequest
+	17, // 29: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
+	15, // 30: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
+	12, // 31: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
+	8,  // 32: chainfire.v1.MemberService.LeaseRenew:output_type -> chainfire.v1.LeaseRenewResponse
+	10, // 33: chainfire.v1.MemberService.LeaseTimeToLive:output_type -> chainfire.v1.LeaseTimeToLiveResponse
+	29, // [29:34] is the sub-list for method output_type
+	24, // [24:29] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_chainfire_v1_raft_proto_init() }
@@ -924,12 +1399,17 @@ func file_chainfire_v1_raft_proto_init() {
 		(*RaftCommand_MemberRecord)(nil),
 		(*RaftCommand_MemberForget)(nil),
 		(*RaftCommand_Alarm)(nil),
+		(*RaftCommand_LeaseGrant)(nil),
+		(*RaftCommand_LeaseRevoke)(nil),
+		(*RaftCommand_LeaseCheckpoints)(nil),
 	}
-	file_chainfire_v1_raft_proto_msgTypes[8].OneofWrappers = []any{
+	file_chainfire_v1_raft_proto_msgTypes[15].OneofWrappers = []any{
 		(*ProposeResponse_Put)(nil),
 		(*ProposeResponse_DeleteRange)(nil),
 		(*ProposeResponse_Txn)(nil),
 		(*ProposeResponse_Compaction)(nil),
+		(*ProposeResponse_LeaseGrant)(nil),
+		(*ProposeResponse_LeaseRevoke)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -937,7 +1417,7 @@ func file_chainfire_v1_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chainfire_v1_raft_proto_rawDesc), len(file_chainfire_v1_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,12 @@ const (
 	// MemberServiceProposeBatchProcedure is the fully-qualified name of the MemberService's
 	// ProposeBatch RPC.
 	MemberServiceProposeBatchProcedure = "/chainfire.v1.MemberService/ProposeBatch"
+	// MemberServiceLeaseRenewProcedure is the fully-qualified name of the MemberService's LeaseRenew
+	// RPC.
+	MemberServiceLeaseRenewProcedure = "/chainfire.v1.MemberService/LeaseRenew"
+	// MemberServiceLeaseTimeToLiveProcedure is the fully-qualified name of the MemberService's
+	// LeaseTimeToLive RPC.
+	MemberServiceLeaseTimeToLiveProcedure = "/chainfire.v1.MemberService/LeaseTimeToLive"
 )
 
 // MemberServiceClient is a client for the chainfire.v1.MemberService service.
@@ -56,6 +62,11 @@ type MemberServiceClient interface {
 	// writes it receives through one outstanding batch, so forwarding costs
 	// one round trip per batch rather than one per request.
 	ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error)
+	// LeaseRenew renews a lease on the leader, which alone tracks expiry: a
+	// follower forwards each keepalive it receives.
+	LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error)
+	// LeaseTimeToLive answers from the leader's view of remaining time.
+	LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error)
 }
 
 // NewMemberServiceClient constructs a client for the chainfire.v1.MemberService service. By
@@ -87,14 +98,28 @@ func NewMemberServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(memberServiceMethods.ByName("ProposeBatch")),
 			connect.WithClientOptions(opts...),
 		),
+		leaseRenew: connect.NewClient[v1.LeaseRenewRequest, v1.LeaseRenewResponse](
+			httpClient,
+			baseURL+MemberServiceLeaseRenewProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("LeaseRenew")),
+			connect.WithClientOptions(opts...),
+		),
+		leaseTimeToLive: connect.NewClient[v1.LeaseTimeToLiveRequest, v1.LeaseTimeToLiveResponse](
+			httpClient,
+			baseURL+MemberServiceLeaseTimeToLiveProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("LeaseTimeToLive")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // memberServiceClient implements MemberServiceClient.
 type memberServiceClient struct {
-	readIndex    *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
-	propose      *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
-	proposeBatch *connect.Client[v1.ProposeBatchRequest, v1.ProposeBatchResponse]
+	readIndex       *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
+	propose         *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
+	proposeBatch    *connect.Client[v1.ProposeBatchRequest, v1.ProposeBatchResponse]
+	leaseRenew      *connect.Client[v1.LeaseRenewRequest, v1.LeaseRenewResponse]
+	leaseTimeToLive *connect.Client[v1.LeaseTimeToLiveRequest, v1.LeaseTimeToLiveResponse]
 }
 
 // ReadIndex calls chainfire.v1.MemberService.ReadIndex.
@@ -112,6 +137,16 @@ func (c *memberServiceClient) ProposeBatch(ctx context.Context, req *connect.Req
 	return c.proposeBatch.CallUnary(ctx, req)
 }
 
+// LeaseRenew calls chainfire.v1.MemberService.LeaseRenew.
+func (c *memberServiceClient) LeaseRenew(ctx context.Context, req *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error) {
+	return c.leaseRenew.CallUnary(ctx, req)
+}
+
+// LeaseTimeToLive calls chainfire.v1.MemberService.LeaseTimeToLive.
+func (c *memberServiceClient) LeaseTimeToLive(ctx context.Context, req *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error) {
+	return c.leaseTimeToLive.CallUnary(ctx, req)
+}
+
 // MemberServiceHandler is an implementation of the chainfire.v1.MemberService service.
 type MemberServiceHandler interface {
 	// ReadIndex returns a commit index that the leader has confirmed it still
@@ -126,6 +161,11 @@ type MemberServiceHandler interface {
 	// writes it receives through one outstanding batch, so forwarding costs
 	// one round trip per batch rather than one per request.
 	ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error)
+	// LeaseRenew renews a lease on the leader, which alone tracks expiry: a
+	// follower forwards each keepalive it receives.
+	LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error)
+	// LeaseTimeToLive answers from the leader's view of remaining time.
+	LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error)
 }
 
 // NewMemberServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -153,6 +193,18 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(memberServiceMethods.ByName("ProposeBatch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	memberServiceLeaseRenewHandler := connect.NewUnaryHandler(
+		MemberServiceLeaseRenewProcedure,
+		svc.LeaseRenew,
+		connect.WithSchema(memberServiceMethods.ByName("LeaseRenew")),
+		connect.WithHandlerOptions(opts...),
+	)
+	memberServiceLeaseTimeToLiveHandler := connect.NewUnaryHandler(
+		MemberServiceLeaseTimeToLiveProcedure,
+		svc.LeaseTimeToLive,
+		connect.WithSchema(memberServiceMethods.ByName("LeaseTimeToLive")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chainfire.v1.MemberService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MemberServiceReadIndexProcedure:
@@ -161,6 +213,10 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 			memberServiceProposeHandler.ServeHTTP(w, r)
 		case MemberServiceProposeBatchProcedure:
 			memberServiceProposeBatchHandler.ServeHTTP(w, r)
+		case MemberServiceLeaseRenewProcedure:
+			memberServiceLeaseRenewHandler.ServeHTTP(w, r)
+		case MemberServiceLeaseTimeToLiveProcedure:
+			memberServiceLeaseTimeToLiveHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -180,4 +236,12 @@ func (UnimplementedMemberServiceHandler) Propose(context.Context, *connect.Reque
 
 func (UnimplementedMemberServiceHandler) ProposeBatch(context.Context, *connect.Request[v1.ProposeBatchRequest]) (*connect.Response[v1.ProposeBatchResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.ProposeBatch is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.LeaseRenew is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.LeaseTimeToLive is not implemented"))
 }
