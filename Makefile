@@ -106,3 +106,10 @@ compat:
 ## compat-etcd: the same suite against etcd v3.7.3 itself, which proves the tests right
 compat-etcd:
 	cd chainfire/etcdcompat && COMPAT_IMPL=etcd GOWORK=off go test -count=1 -timeout 10m $(COMPAT_TEST_FLAGS) ./...
+
+## bench-chainfire: Chainfire vs etcd v3.7.3, 3 members each on 127.0.0.1, same clientv3 workload
+## (medians of rounds; see docs/bench-chainfire.md). BENCH_FLAGS='-rounds 5 -rows put' narrows or lengthens it.
+BENCH_FLAGS ?=
+.PHONY: bench-chainfire
+bench-chainfire:
+	cd chainfire/etcdcompat && GOWORK=off go run ./cmd/bench $(BENCH_FLAGS)
