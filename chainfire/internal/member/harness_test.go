@@ -61,9 +61,10 @@ type testMember struct {
 	net        *faultNet
 	tweak      func(*member.Config)
 
-	m    *member.Member // nil while stopped
-	kv   etcdserverpbconnect.KVClient
-	stop func() // stops the client server
+	m     *member.Member // nil while stopped
+	kv    etcdserverpbconnect.KVClient
+	lease etcdserverpbconnect.LeaseClient
+	stop  func() // stops the client server
 }
 
 // newCluster starts n members bootstrapping a new cluster; tweak, if not
@@ -177,6 +178,7 @@ func (tm *testMember) tryStart() error {
 	}
 	tm.m = m
 	tm.kv = etcdserverpbconnect.NewKVClient(tm.c.http, "http://"+tm.clientAddr, connect.WithGRPC())
+	tm.lease = etcdserverpbconnect.NewLeaseClient(tm.c.http, "http://"+tm.clientAddr, connect.WithGRPC())
 	return nil
 }
 
