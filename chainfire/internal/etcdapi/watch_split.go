@@ -5,8 +5,8 @@ import (
 
 	"github.com/photoncloud/core/chainfire/internal/apply"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
-	"github.com/photoncloud/core/proto/mvccpb"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
+	"github.com/photoncloud/core/proto/mvccpb"
 )
 
 func eventsToProto(evs []mvcc.Event) []*mvccpb.Event {

@@ -1,0 +1,330 @@
+package watch
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/photoncloud/core/chainfire/internal/etcderr"
+	"github.com/photoncloud/core/chainfire/internal/mvcc"
+)
+
+// TestLiveOrderAndAtomicity: live events come in revision order, every
+// transaction's events in one response, even when one Raft entry carries
+// several transactions.
+func TestLiveOrderAndAtomicity(t *testing.T) {
+	e := newEnv(t, Options{})
+	s := e.stream()
+	id := s.Watch(Request{Key: []byte("k/"), End: []byte("k0")})
+	created(t, s, id)
+	base := e.put("k/a", "1")
+	last := e.batch(putTxn("k/b", "2", "k/c", "3", "other", "x"), delTxn("k/a"), putTxn("k/d", "4"))
+	r1 := next(t, s)
+	r2 := next(t, s)
+	if len(r1.Events) != 1 || string(r1.Events[0].KV.Key) != "k/a" {
+		t.Fatalf("first response %s", describe(r1))
+	}
+	want := []string{
+		fmt.Sprintf("PUT k/b@%d", base+1), fmt.Sprintf("PUT k/c@%d", base+1),
+		fmt.Sprintf("DELETE k/a@%d", base+2), fmt.Sprintf("PUT k/d@%d", base+3),
+	}
+	if len(r2.Events) != len(want) {
+		t.Fatalf("second response %s, want one response with %v", describe(r2), want)
+	}
+	for i, ev := range r2.Events {
+		if got := fmt.Sprintf("%s %s@%d", ev.Type, ev.KV.Key, ev.Rev.Main); got != want[i] {
+			t.Fatalf("event %d: %s, want %s", i, got, want[i])
+		}
+		if ev.PrevKV != nil {
+			t.Fatalf("event %d carries PrevKV without prev_kv", i)
+		}
+	}
+	if r2.Rev != last || last != base+3 {
+		t.Fatalf("header revision %d, want %d", r2.Rev, base+3)
+	}
+}
+
+// TestKeyRanges: single key, range, prefix, "from key" and the empty key.
+func TestKeyRanges(t *testing.T) {
+	e := newEnv(t, Options{})
+	s := e.stream()
+	ids := map[string]int64{
+		"single": s.Watch(Request{Key: []byte("b")}),
+		"range":  s.Watch(Request{Key: []byte("b"), End: []byte("d")}),
+		"from":   s.Watch(Request{Key: []byte("c"), End: []byte{0}}),
+		"all":    s.Watch(Request{Key: nil, End: []byte{0}}),
+	}
+	for range ids {
+		next(t, s) // created
+	}
+	for _, k := range []string{"a", "b", "c", "d", "zz"} {
+		e.put(k, "v")
+	}
+	want := map[int64][]string{
+		ids["single"]: {"b"},
+		ids["range"]:  {"b", "c"},
+		ids["from"]:   {"c", "d", "zz"},
+		ids["all"]:    {"a", "b", "c", "d", "zz"},
+	}
+	got := map[int64][]string{}
+	total := 0
+	for _, w := range want {
+		total += len(w)
+	}
+	for n := 0; n < total; {
+		r := next(t, s)
+		for _, ev := range r.Events {
+			got[r.WatchID] = append(got[r.WatchID], string(ev.KV.Key))
+			n++
+		}
+	}
+	for id, w := range want {
+		if fmt.Sprint(got[id]) != fmt.Sprint(w) {
+			t.Errorf("watch %d got %v, want %v", id, got[id], w)
+		}
+	}
+}
+
+// TestCreateRules: ids, refusals and cancel follow etcd.
+func TestCreateRules(t *testing.T) {
+	e := newEnv(t, Options{})
+	head := e.put("x", "1")
+	s := e.stream()
+	if id := s.Watch(Request{Key: []byte("a")}); id != 0 {
+		t.Fatalf("first automatic id %d, want 0", id)
+	}
+	r := created(t, s, 0)
+	if r.Rev != head {
+		t.Fatalf("created header revision %d, want %d", r.Rev, head)
+	}
+	if id := s.Watch(Request{ID: 1, Key: []byte("a")}); id != 1 {
+		t.Fatalf("client-chosen id: got %d", id)
+	}
+	created(t, s, 1)
+	if id := s.Watch(Request{Key: []byte("a")}); id != 2 {
+		t.Fatalf("automatic id skipping a used one: %d, want 2", id)
+	}
+	created(t, s, 2)
+	refused := func(req Request, reason string) {
+		t.Helper()
+		if id := s.Watch(req); id != InvalidID {
+			t.Fatalf("%+v: got id %d, want a refusal", req, id)
+		}
+		r := next(t, s)
+		if !r.Created || !r.Canceled || r.WatchID != InvalidID || r.CancelReason != reason {
+			t.Fatalf("%+v: got %s, want created+canceled with %q", req, describe(r), reason)
+		}
+	}
+	refused(Request{ID: 1, Key: []byte("a")}, ErrDuplicateID.Error())
+	refused(Request{Key: []byte("b"), End: []byte("a")}, ErrEmptyRange.Error())
+	refused(Request{Key: []byte("a"), StartRev: -1}, etcderr.Compacted.Msg)
+
+	s.Cancel(1)
+	if r := next(t, s); !r.Canceled || r.WatchID != 1 || r.Created {
+		t.Fatalf("cancel: got %s", describe(r))
+	}
+	s.Cancel(1) // unknown now: ignored
+	e.put("a", "2")
+	got := map[int64]bool{}
+	for range 2 {
+		got[next(t, s).WatchID] = true
+	}
+	if !got[0] || !got[2] || got[1] {
+		t.Fatalf("events went to %v, want watches 0 and 2", got)
+	}
+	noResponse(t, s)
+	if st := e.hub.Stats(); st.Watchers != 2 || st.Streams != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.Close()
+	if st := e.hub.Stats(); st.Watchers != 0 || st.Streams != 0 {
+		t.Fatalf("after close: stats %+v", st)
+	}
+}
+
+// TestFiltersAndPrevKV checks NOPUT, NODELETE and prev_kv, live and
+// replayed from history.
+func TestFiltersAndPrevKV(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.put("k", "v1")   // 1
+	e.put("k", "v2")   // 2
+	e.del("k")         // 3
+	e.put("k", "v4")   // 4
+	for _, start := range []int64{1, 0} {
+		t.Run(fmt.Sprintf("start=%d", start), func(t *testing.T) {
+			s := e.stream()
+			noPut := s.Watch(Request{Key: []byte("k"), StartRev: start, NoPut: true, PrevKV: true})
+			noDel := s.Watch(Request{Key: []byte("k"), StartRev: start, NoDelete: true, PrevKV: true})
+			created(t, s, noPut)
+			created(t, s, noDel)
+			var evs map[int64][]mvcc.Event
+			wantN := map[int64]int{noPut: 1, noDel: 3}
+			if start == 0 {
+				e.put("k", "live1")
+				e.del("k")
+				wantN = map[int64]int{noPut: 1, noDel: 1}
+			}
+			evs = map[int64][]mvcc.Event{}
+			for n := 0; n < wantN[noPut]+wantN[noDel]; {
+				r := next(t, s)
+				evs[r.WatchID] = append(evs[r.WatchID], r.Events...)
+				n += len(r.Events)
+			}
+			for _, ev := range evs[noPut] {
+				if ev.Type != mvcc.EventDelete || ev.PrevKV == nil || ev.PrevKV.ModRevision != ev.Rev.Main-1 {
+					t.Fatalf("NOPUT watcher got %s with prev %+v", ev.Type, ev.PrevKV)
+				}
+			}
+			for _, ev := range evs[noDel] {
+				if ev.Type != mvcc.EventPut {
+					t.Fatalf("NODELETE watcher got %s", ev.Type)
+				}
+				if ev.KV.Version == 1 && ev.PrevKV != nil {
+					t.Fatalf("a create event at %d carries a previous version %+v", ev.Rev.Main, ev.PrevKV)
+				}
+				if ev.KV.Version > 1 && (ev.PrevKV == nil || ev.PrevKV.Version != ev.KV.Version-1) {
+					t.Fatalf("put at %d: prev %+v", ev.Rev.Main, ev.PrevKV)
+				}
+			}
+		})
+	}
+}
+
+// TestCompactedStart: a start revision at or below the compact revision
+// gets created, then canceled with the compact revision.
+func TestCompactedStart(t *testing.T) {
+	e := newEnv(t, Options{})
+	var revs []int64
+	for i := range 5 {
+		revs = append(revs, e.put("k", fmt.Sprint(i)))
+	}
+	at := revs[2]
+	e.compact(at)
+	s := e.stream()
+	for _, start := range []int64{revs[0], at} {
+		id := s.Watch(Request{Key: []byte("k"), StartRev: start})
+		created(t, s, id)
+		r := next(t, s)
+		if !r.Canceled || r.CompactRev != at || r.WatchID != id || len(r.Events) != 0 {
+			t.Fatalf("start %d: got %s, want canceled with compact revision %d", start, describe(r), at)
+		}
+	}
+	id := s.Watch(Request{Key: []byte("k"), StartRev: at + 1})
+	created(t, s, id)
+	evs := collect(t, s, id, 2)
+	if evs[0].Rev.Main != revs[3] || evs[1].Rev.Main != revs[4] {
+		t.Fatalf("start after the compaction: got %v", evs)
+	}
+	if st := e.hub.Stats(); st.Watchers != 1 {
+		t.Fatalf("compacted watchers were not removed: %+v", st)
+	}
+}
+
+// TestFutureStart: a start revision beyond the head delivers nothing
+// before it and no progress that would point below it.
+func TestFutureStart(t *testing.T) {
+	e := newEnv(t, Options{})
+	head := e.put("k", "1")
+	s := e.stream()
+	start := head + 3
+	id := s.Watch(Request{Key: []byte("k"), StartRev: start, ProgressNotify: true})
+	created(t, s, id)
+	e.put("k", "2")
+	s.ProgressTick()
+	s.RequestProgress()
+	noResponse(t, s)
+	e.put("k", "3")
+	e.put("k", "4") // at start: the progress request can now be answered
+	r := next(t, s)
+	if len(r.Events) != 1 || r.Events[0].Rev.Main != start {
+		t.Fatalf("got %s, want the event at %d only", describe(r), start)
+	}
+	if p := next(t, s); !p.IsProgress() || p.WatchID != InvalidID || p.Rev != start {
+		t.Fatalf("got %s, want stream progress at %d", describe(p), start)
+	}
+}
+
+// TestProgress: a progress request answers at once when every watcher is
+// synced, with the revision everything was delivered up to; periodic
+// progress skips watchers that were sent events since the last tick.
+func TestProgress(t *testing.T) {
+	e := newEnv(t, Options{})
+	head := e.put("a", "1")
+	s := e.stream()
+	quiet := s.Watch(Request{Key: []byte("q"), ProgressNotify: true})
+	busy := s.Watch(Request{Key: []byte("a"), ProgressNotify: true})
+	plain := s.Watch(Request{Key: []byte("p")})
+	for _, id := range []int64{quiet, busy, plain} {
+		created(t, s, id)
+	}
+	s.RequestProgress()
+	if r := next(t, s); !r.IsProgress() || r.WatchID != InvalidID || r.Rev != head {
+		t.Fatalf("got %s, want progress at %d", describe(r), head)
+	}
+	head = e.put("a", "2")
+	collect(t, s, busy, 1)
+	s.ProgressTick()
+	if r := next(t, s); !r.IsProgress() || r.WatchID != quiet || r.Rev != head {
+		t.Fatalf("got %s, want progress for the quiet watcher at %d", describe(r), head)
+	}
+	noResponse(t, s)
+	s.ProgressTick()
+	got := map[int64]int64{}
+	for range 2 {
+		r := next(t, s)
+		if !r.IsProgress() {
+			t.Fatalf("got %s, want progress", describe(r))
+		}
+		got[r.WatchID] = r.Rev
+	}
+	if got[quiet] != head || got[busy] != head {
+		t.Fatalf("second tick: progress %v, want both notify watchers at %d", got, head)
+	}
+	noResponse(t, s)
+}
+
+// TestThousandWatches: 1,000 watchers on one stream and 1,000 spread over
+// 100 streams each get exactly their key's events.
+func TestThousandWatches(t *testing.T) {
+	e := newEnv(t, Options{})
+	one := e.stream()
+	streams := make([]*Stream, 100)
+	for i := range streams {
+		streams[i] = e.stream()
+	}
+	const n = 1000
+	for i := range n {
+		key := []byte(fmt.Sprintf("key/%04d", i))
+		if id := one.Watch(Request{Key: key}); id != int64(i) {
+			t.Fatalf("watch %d got id %d", i, id)
+		}
+		streams[i%100].Watch(Request{Key: key, End: append(key, 0)})
+	}
+	for range n {
+		next(t, one)
+	}
+	for i := range n {
+		next(t, streams[i%100])
+	}
+	for i := range n {
+		e.put(fmt.Sprintf("key/%04d", i), "v")
+	}
+	// More puts than a queue holds: the single stream's watchers fall
+	// behind and are caught up from the store, in any order of watchers.
+	seen := map[int64]bool{}
+	for range n {
+		r := next(t, one)
+		if len(r.Events) != 1 || string(r.Events[0].KV.Key) != fmt.Sprintf("key/%04d", r.WatchID) || seen[r.WatchID] {
+			t.Fatalf("single-stream watch: %s", describe(r))
+		}
+		seen[r.WatchID] = true
+	}
+	for i := range n {
+		r := next(t, streams[i%100])
+		if len(r.Events) != 1 || string(r.Events[0].KV.Key) != fmt.Sprintf("key/%04d", i) {
+			t.Fatalf("range watch %d: %s", i, describe(r))
+		}
+	}
+	if st := e.hub.Stats(); st.Watchers != 2*n || st.Unsynced != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
