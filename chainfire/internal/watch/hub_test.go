@@ -145,10 +145,10 @@ func TestCreateRules(t *testing.T) {
 // replayed from history.
 func TestFiltersAndPrevKV(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.put("k", "v1")   // 1
-	e.put("k", "v2")   // 2
-	e.del("k")         // 3
-	e.put("k", "v4")   // 4
+	e.put("k", "v1") // 1
+	e.put("k", "v2") // 2
+	e.del("k")       // 3
+	e.put("k", "v4") // 4
 	for _, start := range []int64{1, 0} {
 		t.Run(fmt.Sprintf("start=%d", start), func(t *testing.T) {
 			s := e.stream()
