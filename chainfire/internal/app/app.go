@@ -39,6 +39,7 @@ type Config struct {
 	QuotaBackendBytes   int64
 	MaxTxnOps           int
 	CorruptCheckTime    time.Duration
+	WatchProgressNotify time.Duration
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -56,6 +57,7 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "number of committed entries between snapshots of the store")
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 2<<30, "backend size above which writes fail with 'database space exceeded' (0 disables)")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", etcdapi.DefaultMaxTxnOps, "maximum number of operations in each branch of a txn")
+	fs.DurationVar(&c.WatchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "period of progress notifications to watchers that asked for them")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 5*time.Minute, "how often the leader compares every member's HashKV with its own, raising CORRUPT on a mismatch (0 disables)")
 }
 
@@ -107,7 +109,8 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 		return err
 	}
 	srv.SetReadiness(m.Ready)
-	etcdapi.Register(srv, m, etcdapi.Options{MaxTxnOps: cfg.MaxTxnOps, QuotaBackendBytes: cfg.QuotaBackendBytes})
+	etcdapi.Register(srv, m, etcdapi.Options{MaxTxnOps: cfg.MaxTxnOps, QuotaBackendBytes: cfg.QuotaBackendBytes,
+		Watch: etcdapi.WatchOptions{ProgressInterval: cfg.WatchProgressNotify, MaxResponseBytes: scfg.MaxRequestBytes}})
 	// A removed member stops, as etcd's does: it no longer gets the log.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 type Options struct {
 	MaxTxnOps         int
 	QuotaBackendBytes int64
+	Watch             WatchOptions
 }
 
 // Register mounts etcd's six services and the member-to-member service on
@@ -24,7 +25,7 @@ func Register(srv *server.Server, m *member.Member, opts Options) {
 	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}, learnerGuard{m}))
 	srv.Mount(etcdserverpbconnect.NewKVHandler(&KV{m: m, maxTxnOps: opts.MaxTxnOps}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewMaintenanceHandler(&Maintenance{m: m, quota: opts.QuotaBackendBytes}, hopts...))
-	srv.Mount(etcdserverpbconnect.NewWatchHandler(NewWatch(m, WatchOptions{}), hopts...))
+	srv.Mount(etcdserverpbconnect.NewWatchHandler(NewWatch(m, opts.Watch), hopts...))
 	srv.Mount(etcdserverpbconnect.NewLeaseHandler(&Lease{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewClusterHandler(&Cluster{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewAuthHandler(etcdserverpbconnect.UnimplementedAuthHandler{}, hopts...))

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/photoncloud/core/proto/mvccpb"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
+	"github.com/photoncloud/core/proto/mvccpb"
 )
 
 func bigResponse(revs ...int64) *pb.WatchResponse {
