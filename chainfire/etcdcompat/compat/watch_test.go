@@ -1,0 +1,569 @@
+package compat
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/photoncloud/core/chainfire/etcdcompat/cluster"
+)
+
+// progressInterval is the server's --watch-progress-notify-interval in
+// these tests (etcd's default is 10 minutes).
+const progressInterval = 500 * time.Millisecond
+
+// watchTimeout bounds the wait for one watch response.
+const watchTimeout = 15 * time.Second
+
+// ev is an event as the tests compare it.
+type ev struct {
+	typ      mvccpb.Event_EventType
+	key, val string
+	rev      int64
+	prev     string // previous value, "" if none was sent
+}
+
+func (e ev) String() string {
+	s := fmt.Sprintf("%s %s=%q@%d", e.typ, e.key, e.val, e.rev)
+	if e.prev != "" {
+		s += fmt.Sprintf(" prev=%q", e.prev)
+	}
+	return s
+}
+
+func evOf(e *clientv3.Event) ev {
+	out := ev{typ: e.Type, key: string(e.Kv.Key), val: string(e.Kv.Value), rev: e.Kv.ModRevision}
+	if e.PrevKv != nil {
+		out.prev = string(e.PrevKv.Value)
+	}
+	return out
+}
+
+// nextResp waits for the next response on wch.
+func nextResp(t *testing.T, wch clientv3.WatchChan) clientv3.WatchResponse {
+	t.Helper()
+	select {
+	case r, ok := <-wch:
+		if !ok {
+			t.Fatalf("watch channel closed")
+		}
+		return r
+	case <-time.After(watchTimeout):
+		t.Fatalf("no watch response within %v", watchTimeout)
+	}
+	panic("unreachable")
+}
+
+// events reads responses until n events arrived, failing on errors and on
+// responses that are neither events nor progress notifications.
+func events(t *testing.T, wch clientv3.WatchChan, n int) []ev {
+	t.Helper()
+	var out []ev
+	for len(out) < n {
+		r := nextResp(t, wch)
+		if err := r.Err(); err != nil {
+			t.Fatalf("after %d of %d events: %v", len(out), n, err)
+		}
+		for _, e := range r.Events {
+			out = append(out, evOf(e))
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("got %d events %v, want %d", len(out), out, n)
+	}
+	return out
+}
+
+func wantEvents(t *testing.T, what string, got []ev, want ...string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+	for i := range got {
+		if got[i].String() != want[i] {
+			t.Fatalf("%s: event %d is %s, want %s\n(all: %v)", what, i, got[i], want[i], got)
+		}
+	}
+}
+
+// TestWatch checks every watch option through the real clientv3 against a
+// 3-member cluster, plus etcdctl watch, compaction during a watch, a
+// member restart under a watch and 1,000 watches on one connection.
+func TestWatch(t *testing.T) {
+	ctx := deadline(t, 240*time.Second)
+	c := cluster.Start(t, cluster.Config{Members: 3, ExtraFlags: []string{"--watch-progress-notify-interval=" + progressInterval.String()}})
+	cli := c.Client(t)
+	s := watchSuite{c: c, cli: cli, ctx: ctx}
+	t.Run("KeysAndRanges", s.keysAndRanges)
+	t.Run("HistoryThenLive", s.historyThenLive)
+	t.Run("PrevKVAndFilters", s.prevKVAndFilters)
+	t.Run("TxnInOneResponse", s.txnInOneResponse)
+	t.Run("Progress", s.progress)
+	t.Run("CreatedNotifyAndCancel", s.createdAndCancel)
+	t.Run("WatchIDs", s.watchIDs)
+	t.Run("Fragment", s.fragment)
+	t.Run("Compaction", s.compaction)
+	t.Run("Etcdctl", s.etcdctl)
+	t.Run("ThousandWatchesOneConnection", s.thousand)
+	t.Run("OnFollower", s.onFollower)
+	t.Run("MemberRestart", s.memberRestart)
+}
+
+type watchSuite struct {
+	c   *cluster.Cluster
+	cli *clientv3.Client
+	ctx context.Context
+}
+
+func (s watchSuite) put(t *testing.T, k, v string) int64 {
+	t.Helper()
+	return must[*clientv3.PutResponse](t, "put "+k)(s.cli.Put(s.ctx, k, v)).Header.Revision
+}
+
+func (s watchSuite) del(t *testing.T, k string) int64 {
+	t.Helper()
+	return must[*clientv3.DeleteResponse](t, "delete "+k)(s.cli.Delete(s.ctx, k)).Header.Revision
+}
+
+// watch starts a watch that ends with the subtest.
+func (s watchSuite) watch(t *testing.T, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	t.Helper()
+	ctx, cancel := context.WithCancel(s.ctx)
+	t.Cleanup(cancel)
+	// Keep each watch on its own stream, so a slow one cannot hold up
+	// another subtest's and a created response is never shared.
+	ctx = clientv3.WithRequireLeader(ownStream(ctx, t.Name()+key))
+	return s.cli.Watch(ctx, key, append(opts, clientv3.WithCreatedNotify())...)
+}
+
+// ownStream gives ctx metadata of its own: clientv3 multiplexes watches
+// whose contexts carry the same outgoing metadata on one gRPC stream.
+func ownStream(ctx context.Context, name string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "compat-stream", name)
+}
+
+// created waits for the created notification of a watch opened by watch.
+func created(t *testing.T, wch clientv3.WatchChan) clientv3.WatchResponse {
+	t.Helper()
+	r := nextResp(t, wch)
+	if !r.Created || r.Err() != nil {
+		t.Fatalf("first response %+v (err %v), want created", r, r.Err())
+	}
+	return r
+}
+
+func (s watchSuite) keysAndRanges(t *testing.T) {
+	p := "w/ranges/"
+	single := s.watch(t, p+"b")
+	rng := s.watch(t, p+"b", clientv3.WithRange(p+"d"))
+	prefix := s.watch(t, p, clientv3.WithPrefix())
+	from := s.watch(t, p+"c", clientv3.WithFromKey())
+	for _, w := range []clientv3.WatchChan{single, rng, prefix, from} {
+		created(t, w)
+	}
+	var revs []int64
+	for _, k := range []string{"a", "b", "c", "d"} {
+		revs = append(revs, s.put(t, p+k, k))
+	}
+	outside := s.put(t, "w/rangez", "z") // after the prefix, inside "from key"
+	e := func(k string, r int64) string { return fmt.Sprintf("PUT %s%s=%q@%d", p, k, k, r) }
+	wantEvents(t, "single key", events(t, single, 1), e("b", revs[1]))
+	wantEvents(t, "range [b, d)", events(t, rng, 2), e("b", revs[1]), e("c", revs[2]))
+	wantEvents(t, "prefix", events(t, prefix, 4), e("a", revs[0]), e("b", revs[1]), e("c", revs[2]), e("d", revs[3]))
+	wantEvents(t, "from key", events(t, from, 3), e("c", revs[2]), e("d", revs[3]), fmt.Sprintf("PUT w/rangez=\"z\"@%d", outside))
+}
+
+// historyThenLive: a watch from a past revision replays history and then
+// continues live, while a writer keeps writing: no gap, no duplicate.
+func (s watchSuite) historyThenLive(t *testing.T) {
+	p := "w/history/"
+	first := s.put(t, p+"k", "0")
+	for i := 1; i < 50; i++ {
+		s.put(t, p+"k", fmt.Sprint(i))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 50; i < 150; i++ {
+			if _, err := s.cli.Put(s.ctx, p+"k", fmt.Sprint(i)); err != nil {
+				t.Errorf("put: %v", err)
+				return
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond) // let the writer get going (not an assertion)
+	wch := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(first+10))
+	created(t, wch)
+	got := events(t, wch, 140)
+	wg.Wait()
+	for i, e := range got {
+		if e.rev != first+10+int64(i) || e.val != fmt.Sprint(10+i) {
+			t.Fatalf("event %d: %s, want value %d at revision %d", i, e, 10+i, first+10+int64(i))
+		}
+	}
+}
+
+func (s watchSuite) prevKVAndFilters(t *testing.T) {
+	p := "w/filters/"
+	start := s.put(t, p+"k", "v1")
+	// An explicit start: a watch from "now" served by a member that has not
+	// applied the put yet would see it.
+	prev := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(start+1))
+	noPut := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithRev(start+1))
+	noDel := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithFilterDelete(), clientv3.WithRev(start+1))
+	histPrev := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(start))
+	for _, w := range []clientv3.WatchChan{prev, noPut, noDel, histPrev} {
+		created(t, w)
+	}
+	r2 := s.put(t, p+"k", "v2")
+	r3 := s.del(t, p+"k")
+	r4 := s.put(t, p+"k", "v4")
+	wantEvents(t, "prev_kv", events(t, prev, 3),
+		fmt.Sprintf(`PUT %sk="v2"@%d prev="v1"`, p, r2), fmt.Sprintf(`DELETE %sk=""@%d prev="v2"`, p, r3), fmt.Sprintf(`PUT %sk="v4"@%d`, p, r4))
+	wantEvents(t, "NOPUT", events(t, noPut, 1), fmt.Sprintf(`DELETE %sk=""@%d`, p, r3))
+	wantEvents(t, "NODELETE", events(t, noDel, 2), fmt.Sprintf(`PUT %sk="v2"@%d`, p, r2), fmt.Sprintf(`PUT %sk="v4"@%d`, p, r4))
+	wantEvents(t, "prev_kv from history", events(t, histPrev, 4), fmt.Sprintf(`PUT %sk="v1"@%d`, p, start),
+		fmt.Sprintf(`PUT %sk="v2"@%d prev="v1"`, p, r2), fmt.Sprintf(`DELETE %sk=""@%d prev="v2"`, p, r3), fmt.Sprintf(`PUT %sk="v4"@%d`, p, r4))
+}
+
+// txnInOneResponse: all events of one transaction arrive in one response,
+// live and replayed.
+func (s watchSuite) txnInOneResponse(t *testing.T) {
+	p := "w/txn/"
+	old := s.put(t, p+"c", "old")
+	live := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(old+1))
+	created(t, live)
+	resp := must[*clientv3.TxnResponse](t, "txn")(s.cli.Txn(s.ctx).Then(
+		clientv3.OpPut(p+"a", "1"), clientv3.OpPut(p+"b", "2"), clientv3.OpDelete(p+"c")).Commit())
+	rev := resp.Header.Revision
+	hist := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(rev))
+	created(t, hist)
+	for name, w := range map[string]clientv3.WatchChan{"live": live, "history": hist} {
+		r := nextResp(t, w)
+		if len(r.Events) != 3 {
+			t.Fatalf("%s: first response holds %d events, want the txn's 3", name, len(r.Events))
+		}
+		for _, e := range r.Events {
+			if e.Kv.ModRevision != rev {
+				t.Fatalf("%s: event %s at %d, want %d", name, e.Kv.Key, e.Kv.ModRevision, rev)
+			}
+		}
+	}
+}
+
+func (s watchSuite) progress(t *testing.T) {
+	p := "w/progress/"
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	ctx = ownStream(ctx, "progress")
+	notify := s.cli.Watch(ctx, p+"quiet", clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	created(t, notify)
+	head := s.put(t, p+"other", "x")
+	// Periodic: the idle watcher hears the revision it is up to date with.
+	for {
+		r := nextResp(t, notify)
+		if !r.IsProgressNotify() {
+			t.Fatalf("got %+v, want a progress notification", r)
+		}
+		if r.Header.Revision >= head {
+			break
+		}
+	}
+	// Requested: RequestProgress answers on the stream sharing ctx.
+	plain := s.cli.Watch(ctx, p+"plain", clientv3.WithCreatedNotify())
+	created(t, plain)
+	head = s.put(t, p+"other", "y")
+	deadline := time.Now().Add(watchTimeout)
+	for {
+		if err := s.cli.RequestProgress(ctx); err != nil {
+			t.Fatalf("RequestProgress: %v", err)
+		}
+		r := nextResp(t, plain)
+		if !r.IsProgressNotify() {
+			t.Fatalf("got %+v, want a progress notification", r)
+		}
+		if r.Header.Revision >= head {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress stuck at %d, below %d", r.Header.Revision, head)
+		}
+	}
+}
+
+func (s watchSuite) createdAndCancel(t *testing.T) {
+	p := "w/cancel/"
+	ctx, cancel := context.WithCancel(s.ctx)
+	wch := s.cli.Watch(ctx, p+"k", clientv3.WithCreatedNotify())
+	if r := created(t, wch); r.Header.Revision <= 0 {
+		t.Fatalf("created header revision %d", r.Header.Revision)
+	}
+	cancel()
+	select {
+	case r, ok := <-wch:
+		if ok && r.Err() == nil && !r.Canceled {
+			t.Fatalf("after cancel: %+v", r)
+		}
+	case <-time.After(watchTimeout):
+		t.Fatalf("watch channel not closed after cancel")
+	}
+}
+
+// watchIDs uses the raw gRPC stream: client-chosen ids, a duplicate id
+// refused on the stream, and cancel by id.
+func (s watchSuite) watchIDs(t *testing.T) {
+	wc := pb.NewWatchClient(s.cli.ActiveConnection())
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	st := must[pb.Watch_WatchClient](t, "open stream")(wc.Watch(ctx))
+	send := func(r *pb.WatchRequest) {
+		t.Helper()
+		if err := st.Send(r); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	recv := func() *pb.WatchResponse {
+		t.Helper()
+		return must[*pb.WatchResponse](t, "receive")(st.Recv())
+	}
+	mk := func(id int64, key string) *pb.WatchRequest {
+		return &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte(key), WatchId: id}}}
+	}
+	send(mk(100, "w/ids/a"))
+	if r := recv(); !r.Created || r.WatchId != 100 || r.Canceled {
+		t.Fatalf("create id 100: %v", r)
+	}
+	send(mk(100, "w/ids/b"))
+	if r := recv(); !r.Created || !r.Canceled || r.WatchId != -1 || r.CancelReason != "mvcc: duplicate watch ID provided on the WatchStream" {
+		t.Fatalf("duplicate id: %v", r)
+	}
+	send(mk(0, "w/ids/a"))
+	if r := recv(); !r.Created || r.WatchId != 0 {
+		t.Fatalf("automatic id: %v", r)
+	}
+	send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte("w/ids/a"), StartRevision: -1}}})
+	if r := recv(); !r.Created || !r.Canceled || r.WatchId != -1 || r.CancelReason != rpctypes.ErrCompacted.Error() {
+		t.Fatalf("negative start revision: %v", r)
+	}
+	send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: 100}}})
+	if r := recv(); !r.Canceled || r.WatchId != 100 {
+		t.Fatalf("cancel 100: %v", r)
+	}
+	rev := s.put(t, "w/ids/a", "v")
+	r := recv()
+	if r.WatchId != 0 || len(r.Events) != 1 || r.Events[0].Kv.ModRevision != rev {
+		t.Fatalf("event after cancelling 100: %v (want only watch 0)", r)
+	}
+}
+
+// fragment: history larger than the response limit arrives whole and in
+// order, with and without fragmenting.
+func (s watchSuite) fragment(t *testing.T) {
+	p := "w/fragment/"
+	val := strings.Repeat("f", 900<<10)
+	var first int64
+	for i := range 5 {
+		r := s.put(t, fmt.Sprintf("%s%d", p, i), val)
+		if i == 0 {
+			first = r
+		}
+	}
+	for _, frag := range []bool{true, false} {
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithRev(first)}
+		if frag {
+			opts = append(opts, clientv3.WithFragment())
+		}
+		wch := s.watch(t, p, opts...)
+		created(t, wch)
+		got := events(t, wch, 5)
+		for i, e := range got {
+			if e.key != fmt.Sprintf("%s%d", p, i) || e.rev != first+int64(i) || e.val != val {
+				t.Fatalf("fragment=%v: event %d is %s (%d bytes)", frag, i, e.key, len(e.val))
+			}
+		}
+	}
+}
+
+// compaction: a watcher keeps going across a compaction; a new watch from
+// below it gets ErrCompacted with the compact revision and is closed.
+func (s watchSuite) compaction(t *testing.T) {
+	p := "w/compact/"
+	first := s.put(t, p+"k", "0")
+	wch := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(first))
+	created(t, wch)
+	// Once the first event arrived the watcher is caught up (in etcd's
+	// terms synced); a compaction does not disturb it from then on.
+	got := events(t, wch, 1)
+	var last int64
+	for i := 1; i < 10; i++ {
+		last = s.put(t, p+"k", fmt.Sprint(i))
+	}
+	must[*clientv3.CompactResponse](t, "compact")(s.cli.Compact(s.ctx, last))
+	after := s.put(t, p+"k", "after")
+	got = append(got, events(t, wch, 10)...)
+	if got[0].rev != first || got[10].rev != after {
+		t.Fatalf("watch across the compaction: %v", got)
+	}
+	old := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(first+1))
+	created(t, old)
+	r := nextResp(t, old)
+	wantErr(t, "watch below the compaction", r.Err(), rpctypes.ErrCompacted)
+	if r.CompactRevision != last || !r.Canceled {
+		t.Fatalf("compacted watch: compact revision %d canceled %v, want %d true", r.CompactRevision, r.Canceled, last)
+	}
+	select {
+	case _, ok := <-old:
+		if ok {
+			t.Fatalf("compacted watch channel still open")
+		}
+	case <-time.After(watchTimeout):
+		t.Fatalf("compacted watch channel not closed")
+	}
+	fresh := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(last+1))
+	created(t, fresh)
+	wantEvents(t, "watch above the compaction", events(t, fresh, 1), fmt.Sprintf(`PUT %sk="after"@%d`, p, after))
+}
+
+// etcdctl: `etcdctl watch` prints live and historical events.
+func (s watchSuite) etcdctl(t *testing.T) {
+	p := "w/ctl/"
+	first := s.put(t, p+"a", "1")
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cluster.EtcdctlBinary(t), "--endpoints="+strings.Join(s.c.Endpoints(), ","),
+		"watch", p, "--prefix", fmt.Sprintf("--rev=%d", first), "--prev-kv")
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	out := must[io.ReadCloser](t, "stdout pipe")(cmd.StdoutPipe())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start etcdctl watch: %v", err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	s.put(t, p+"a", "2")
+	s.del(t, p+"a")
+	want := []string{"PUT", p + "a", "1", "PUT", p + "a", "1", p + "a", "2", "DELETE", p + "a", "2", p + "a"}
+	for i, w := range want {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("etcdctl watch ended after %d lines", i)
+			}
+			if l != w {
+				t.Fatalf("etcdctl watch line %d: %q, want %q", i, l, w)
+			}
+		case <-time.After(watchTimeout):
+			t.Fatalf("etcdctl watch: no line %d (%q)", i, w)
+		}
+	}
+}
+
+// thousand: 1,000 watches on one client connection, half multiplexed on
+// one stream and half on streams of their own, each get their event.
+func (s watchSuite) thousand(t *testing.T) {
+	const n = 1000
+	p := "w/thousand/"
+	cli := s.c.Client(t, s.c.Member(0).Endpoint())
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	chans := make([]clientv3.WatchChan, n)
+	for i := range n {
+		wctx := ctx
+		if i%2 == 1 {
+			wctx = ownStream(ctx, fmt.Sprint(i))
+		}
+		chans[i] = cli.Watch(wctx, fmt.Sprintf("%s%04d", p, i), clientv3.WithCreatedNotify())
+	}
+	for i := range n {
+		created(t, chans[i])
+	}
+	revs := make([]int64, n)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				resp, err := s.cli.Put(s.ctx, fmt.Sprintf("%s%04d", p, i), "v")
+				if err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+				revs[i] = resp.Header.Revision
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		got := events(t, chans[i], 1)
+		if got[0].key != fmt.Sprintf("%s%04d", p, i) || got[0].rev != revs[i] {
+			t.Fatalf("watch %d: %v, want its key at %d", i, got, revs[i])
+		}
+	}
+}
+
+// onFollower: a watch served by a follower sees writes made through the
+// leader.
+func (s watchSuite) onFollower(t *testing.T) {
+	f := s.c.Follower(t, s.cli)
+	fcli := s.c.Client(t, s.c.Member(f).Endpoint())
+	wch := fcli.Watch(s.ctx, "w/follower/k", clientv3.WithCreatedNotify())
+	created(t, wch)
+	rev := s.put(t, "w/follower/k", "v")
+	wantEvents(t, "watch on a follower", events(t, wch, 1), fmt.Sprintf(`PUT w/follower/k="v"@%d`, rev))
+}
+
+// memberRestart: a client pinned to one member keeps its watch across that
+// member's SIGKILL and restart: clientv3 resumes from the last revision it
+// saw and gets everything written meanwhile, once, in order.
+func (s watchSuite) memberRestart(t *testing.T) {
+	p := "w/restart/"
+	victim := s.c.Follower(t, s.cli)
+	pinned := s.c.Client(t, s.c.Member(victim).Endpoint())
+	others := []string{}
+	for i, m := range s.c.Members() {
+		if i != victim {
+			others = append(others, m.Endpoint())
+		}
+	}
+	writer := s.c.Client(t, others...)
+	first := must[*clientv3.PutResponse](t, "put")(writer.Put(s.ctx, p+"k", "0")).Header.Revision
+	wch := pinned.Watch(s.ctx, p, clientv3.WithPrefix(), clientv3.WithRev(first))
+	events(t, wch, 1)
+	s.c.Kill(t, victim)
+	var last int64
+	for i := 1; i <= 20; i++ {
+		last = must[*clientv3.PutResponse](t, "put")(writer.Put(s.ctx, p+"k", fmt.Sprint(i))).Header.Revision
+	}
+	s.c.Restart(t, victim)
+	last = must[*clientv3.PutResponse](t, "put")(writer.Put(s.ctx, p+"k", "21")).Header.Revision
+	got := events(t, wch, 21)
+	for i, e := range got {
+		if e.val != fmt.Sprint(i+1) {
+			t.Fatalf("after the restart: event %d is %s, want value %d (all %v)", i, e, i+1, got)
+		}
+	}
+	if got[20].rev != last {
+		t.Fatalf("last event at %d, want %d", got[20].rev, last)
+	}
+}
