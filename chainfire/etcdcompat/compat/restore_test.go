@@ -17,7 +17,7 @@ import (
 // TestSnapshotRestoreRoundTrip takes a snapshot with etcdctl snapshot
 // save, checks snapshot status on it, restores it with snapshot restore
 // into a new 3-member cluster and finds every key, value and revision (and
-// older history) there. The offline tool is chainfire's own subcommands
+// older history) there, leases and their keys included. The offline tool is chainfire's own subcommands
 // for Chainfire and etcdutl for etcd, with the same flags.
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	impl, err := cluster.ImplFromEnv()
@@ -35,6 +35,10 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, fmt.Sprintf("restore/%03d", i), fmt.Sprintf("v2-%d", i)))
 	}
 	must[*clientv3.DeleteResponse](t, "delete")(cli.Delete(ctx, "restore/09", clientv3.WithPrefix()))
+	lease := must[*clientv3.LeaseGrantResponse](t, "grant")(cli.Grant(ctx, 600))
+	for _, k := range []string{"restore/leased/a", "restore/leased/b"} {
+		must[*clientv3.PutResponse](t, "put with lease")(cli.Put(ctx, k, "l", clientv3.WithLease(lease.ID)))
+	}
 	want := must[*clientv3.GetResponse](t, "get")(cli.Get(ctx, "", clientv3.WithPrefix()))
 	wantMid := must[*clientv3.GetResponse](t, "get")(cli.Get(ctx, "restore/", clientv3.WithPrefix(), clientv3.WithRev(mid)))
 
@@ -82,6 +86,15 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 			t.Fatalf("restored cluster kept the old cluster id %x", got.Header.ClusterId)
 		}
 	}
+	ttl := must[*clientv3.LeaseTimeToLiveResponse](t, "restored lease")(dst.Client(t).TimeToLive(ctx, lease.ID, clientv3.WithAttachedKeys()))
+	if ttl.TTL <= 0 || ttl.GrantedTTL != 600 || len(ttl.Keys) != 2 {
+		t.Fatalf("restored lease: TTL %d granted %d keys %q; want a live 600s lease with 2 keys", ttl.TTL, ttl.GrantedTTL, ttl.Keys)
+	}
+	must[*clientv3.LeaseRevokeResponse](t, "revoke restored lease")(dst.Client(t).Revoke(ctx, lease.ID))
+	if got := must[*clientv3.GetResponse](t, "get")(dst.Client(t).Get(ctx, "restore/leased/", clientv3.WithPrefix())); len(got.Kvs) != 0 {
+		t.Fatalf("revoking the restored lease left %q", keysOf(got.Kvs))
+	}
+	want.Header.Revision++ // the revoke
 	put := must[*clientv3.PutResponse](t, "put after restore")(dst.Client(t).Put(ctx, "restore/new", "x"))
 	if put.Header.Revision != want.Header.Revision+1 {
 		t.Fatalf("first write after restore at revision %d, want %d", put.Header.Revision, want.Header.Revision+1)
