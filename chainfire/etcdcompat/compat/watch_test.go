@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/photoncloud/core/chainfire/etcdcompat/cluster"
@@ -118,6 +122,7 @@ func TestWatch(t *testing.T) {
 	t.Run("Compaction", s.compaction)
 	t.Run("Etcdctl", s.etcdctl)
 	t.Run("ThousandWatchesOneConnection", s.thousand)
+	t.Run("StalledReader", s.stalledReader)
 	t.Run("OnFollower", s.onFollower)
 	t.Run("MemberRestart", s.memberRestart)
 }
@@ -566,4 +571,84 @@ func (s watchSuite) memberRestart(t *testing.T) {
 	if got[20].rev != last {
 		t.Fatalf("last event at %d, want %d", got[20].rev, last)
 	}
+}
+
+// stalledReader: a watch stream whose client stops reading while writers
+// keep writing. The writes all succeed, the member marks the watcher slow
+// (etcd_debugging_mvcc_slow_watcher_total) rather than buffering without
+// bound, and once the client reads again every event arrives, in order.
+func (s watchSuite) stalledReader(t *testing.T) {
+	p := "w/stalled/"
+	m := s.c.Member(0)
+	pinned := s.c.Client(t, m.Endpoint())
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	// etcd catches a slow watcher up in one message of every missed event.
+	st := must[pb.Watch_WatchClient](t, "open stream")(pb.NewWatchClient(pinned.ActiveConnection()).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	first := s.put(t, p+"first", "x")
+	err := st.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
+		Key: []byte(p), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(p)), StartRevision: first + 1}}})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if r := must[*pb.WatchResponse](t, "created")(st.Recv()); !r.Created {
+		t.Fatalf("first response %v", r)
+	}
+	// Far more than any buffer between the member and the client holds.
+	const writes, writers = 600, 8
+	val := strings.Repeat("s", 100<<10)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < writes; i += writers {
+				if _, err := s.cli.Put(s.ctx, fmt.Sprintf("%s%04d", p, i), val); err != nil {
+					t.Errorf("put while a watcher is stalled: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if slow := metricValue(t, s.ctx, m.ClientURL, "etcd_debugging_mvcc_slow_watcher_total"); slow < 1 {
+		t.Fatalf("slow watchers on the stalled stream's member: %v, want at least 1", slow)
+	}
+	last := int64(0)
+	for n := 0; n < writes; {
+		r := must[*pb.WatchResponse](t, "receive")(st.Recv())
+		for _, e := range r.Events {
+			if e.Kv.ModRevision <= last || len(e.Kv.Value) != len(val) {
+				t.Fatalf("event %d: %s at %d after %d", n, e.Kv.Key, e.Kv.ModRevision, last)
+			}
+			last = e.Kv.ModRevision
+			n++
+		}
+	}
+}
+
+// metricValue scrapes a member's /metrics and returns one unlabelled
+// metric's value.
+func metricValue(t *testing.T, ctx context.Context, baseURL, name string) float64 {
+	t.Helper()
+	req := must[*http.Request](t, "metrics request")(http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil))
+	resp := must[*http.Response](t, "GET /metrics")(http.DefaultClient.Do(req))
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("metric %s: %q", name, sc.Text())
+			}
+			return v
+		}
+	}
+	t.Fatalf("metric %s not exported at %s/metrics", name, baseURL)
+	return 0
 }
