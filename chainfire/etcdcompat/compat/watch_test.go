@@ -125,6 +125,7 @@ func TestWatch(t *testing.T) {
 	t.Run("StalledReader", s.stalledReader)
 	t.Run("OnFollower", s.onFollower)
 	t.Run("MemberRestart", s.memberRestart)
+	t.Run("RequireLeaderLosesQuorum", s.requireLeader)
 }
 
 type watchSuite struct {
@@ -651,4 +652,45 @@ func metricValue(t *testing.T, ctx context.Context, baseURL, name string) float6
 	}
 	t.Fatalf("metric %s not exported at %s/metrics", name, baseURL)
 	return 0
+}
+
+// requireLeader: a WithRequireLeader watch on a member that lost its
+// quorum is ended with ErrNoLeader (after a few election timeouts), so the
+// client can go elsewhere; a watch without it stays open.
+func (s watchSuite) requireLeader(t *testing.T) {
+	survivor := s.c.Follower(t, s.cli)
+	pinned := s.c.Client(t, s.c.Member(survivor).Endpoint())
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	strict := pinned.Watch(clientv3.WithRequireLeader(ctx), "w/leader/k", clientv3.WithCreatedNotify())
+	created(t, strict)
+	lenient := pinned.Watch(ownStream(ctx, "lenient"), "w/leader/k", clientv3.WithCreatedNotify())
+	created(t, lenient)
+	var killed []int
+	for i := range s.c.Members() {
+		if i != survivor {
+			s.c.Kill(t, i)
+			killed = append(killed, i)
+		}
+	}
+	defer func() {
+		for _, i := range killed {
+			s.c.Restart(t, i)
+		}
+		s.c.WaitLeader(t, s.cli)
+	}()
+	select {
+	case r, ok := <-strict:
+		if !ok {
+			t.Fatalf("require-leader watch closed without an error")
+		}
+		wantErr(t, "require-leader watch without a quorum", r.Err(), rpctypes.ErrNoLeader)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("require-leader watch still open 30s after the quorum was lost")
+	}
+	select {
+	case r, ok := <-lenient:
+		t.Fatalf("watch without require-leader got %+v (open %v)", r, ok)
+	default:
+	}
 }

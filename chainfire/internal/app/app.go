@@ -110,7 +110,8 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 	}
 	srv.SetReadiness(m.Ready)
 	etcdapi.Register(srv, m, etcdapi.Options{MaxTxnOps: cfg.MaxTxnOps, QuotaBackendBytes: cfg.QuotaBackendBytes,
-		Watch: etcdapi.WatchOptions{ProgressInterval: cfg.WatchProgressNotify, MaxResponseBytes: scfg.MaxRequestBytes}})
+		Watch: etcdapi.WatchOptions{ProgressInterval: cfg.WatchProgressNotify, MaxResponseBytes: scfg.MaxRequestBytes,
+			ElectionTimeout: time.Duration(cfg.ElectionTimeoutMs) * time.Millisecond}})
 	// A removed member stops, as etcd's does: it no longer gets the log.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

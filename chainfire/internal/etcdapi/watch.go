@@ -28,13 +28,26 @@ type WatchOptions struct {
 	// otherwise at revision boundaries (default: etcd's 1.5 MiB request
 	// limit plus its 512 KiB gRPC overhead).
 	MaxResponseBytes int
+	// ElectionTimeout paces the leader check of streams opened with
+	// "hasleader: true" (default 1s): after noLeaderChecks consecutive
+	// checks without a leader the stream ends with etcd's no-leader
+	// error, so clientv3 moves to another member.
+	ElectionTimeout time.Duration
 }
 
 const (
 	defaultProgressInterval = 10 * time.Minute
 	minProgressInterval     = 100 * time.Millisecond
 	defaultMaxResponseBytes = 3<<19 + 512<<10
+	defaultElectionTimeout  = time.Second
+	// noLeaderChecks is etcd's maxNoLeaderCnt: existing streams are cut
+	// more reluctantly than new requests are refused.
+	noLeaderChecks = 3
 )
+
+// errNoLeader is the cause a stream is cancelled with when its member has
+// been without a leader for too long.
+var errNoLeader = etcderr.NoLeader
 
 func (o WatchOptions) withDefaults() WatchOptions {
 	if o.ProgressInterval <= 0 {
@@ -43,6 +56,9 @@ func (o WatchOptions) withDefaults() WatchOptions {
 	o.ProgressInterval = max(o.ProgressInterval, minProgressInterval)
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = defaultMaxResponseBytes
+	}
+	if o.ElectionTimeout <= 0 {
+		o.ElectionTimeout = defaultElectionTimeout
 	}
 	return o
 }
@@ -69,7 +85,8 @@ func (s *Watch) Watch(ctx context.Context, bidi *connect.BidiStream[pb.WatchRequ
 		return etcderr.Stopped.Connect()
 	}
 	defer ws.Close()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
 	recvErr := make(chan error, 1)
 	go func() {
@@ -77,8 +94,14 @@ func (s *Watch) Watch(ctx context.Context, bidi *connect.BidiStream[pb.WatchRequ
 		recvErr <- receiveLoop(ctx, ws, bidi)
 	}()
 	go progressLoop(ctx, ws, s.opts.ProgressInterval)
+	if bidi.RequestHeader().Get("hasleader") == "true" {
+		go s.monitorLeader(ctx, cancelCause)
+	}
 	err = s.sendLoop(ctx, ws, bidi)
 	cancel()
+	if errors.Is(context.Cause(ctx), errNoLeader) {
+		return etcderr.NoLeader.Connect()
+	}
 	select {
 	case rerr := <-recvErr:
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, context.Canceled) {
@@ -93,6 +116,29 @@ func (s *Watch) Watch(ctx context.Context, bidi *connect.BidiStream[pb.WatchRequ
 		return etcderr.Stopped.Connect() // the member is shutting down
 	}
 	return nil
+}
+
+// monitorLeader ends a require-leader stream once the member has had no
+// leader for noLeaderChecks election timeouts in a row, as etcd does.
+func (s *Watch) monitorLeader(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(s.opts.ElectionTimeout)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.m.HasLeader() {
+			missed = 0
+			continue
+		}
+		if missed++; missed >= noLeaderChecks {
+			cancel(errNoLeader)
+			return
+		}
+	}
 }
 
 func receiveLoop(ctx context.Context, ws *watch.Stream, bidi *connect.BidiStream[pb.WatchRequest, pb.WatchResponse]) error {
