@@ -25,7 +25,7 @@ func Register(srv *server.Server, m *member.Member, opts Options) {
 	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}, learnerGuard{m}))
 	srv.Mount(etcdserverpbconnect.NewKVHandler(&KV{m: m, maxTxnOps: opts.MaxTxnOps}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewMaintenanceHandler(&Maintenance{m: m, quota: opts.QuotaBackendBytes}, hopts...))
-	srv.Mount(etcdserverpbconnect.NewWatchHandler(NewWatch(m, opts.Watch), hopts...))
+	srv.Mount(NewWatchHandler(m, opts.Watch, hopts...))
 	srv.Mount(etcdserverpbconnect.NewLeaseHandler(&Lease{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewClusterHandler(&Cluster{m: m}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewAuthHandler(etcdserverpbconnect.UnimplementedAuthHandler{}, hopts...))

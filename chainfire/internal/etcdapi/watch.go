@@ -193,19 +193,43 @@ func progressLoop(ctx context.Context, ws *watch.Stream, interval time.Duration)
 	}
 }
 
+// maxUnflushed bounds the responses sent between two flushes, so the
+// first of a long run does not wait for the last.
+const maxUnflushed = 64
+
 func (s *Watch) sendLoop(ctx context.Context, ws *watch.Stream, bidi *connect.BidiStream[pb.WatchRequest, pb.WatchResponse]) error {
+	batcher := flushBatcher(ctx)
 	for {
 		r, err := ws.Next(ctx)
 		if err != nil {
 			return err
 		}
-		resp := s.toProto(&r)
-		for _, part := range splitResponse(resp, s.opts.MaxResponseBytes, r.Fragment) {
-			if err := bidi.Send(part); err != nil {
+		// Send what is queued now with one flush at the end.
+		batcher.hold()
+		for n := 0; ; n++ {
+			if err := s.send(bidi, &r); err != nil {
+				batcher.release()
 				return err
 			}
+			var more bool
+			if n+1 >= maxUnflushed {
+				break
+			}
+			if r, more = ws.TryNext(); !more {
+				break
+			}
+		}
+		batcher.release()
+	}
+}
+
+func (s *Watch) send(bidi *connect.BidiStream[pb.WatchRequest, pb.WatchResponse], r *watch.Response) error {
+	for _, part := range splitResponse(s.toProto(r), s.opts.MaxResponseBytes, r.Fragment) {
+		if err := bidi.Send(part); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func (s *Watch) toProto(r *watch.Response) *pb.WatchResponse {

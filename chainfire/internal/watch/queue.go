@@ -142,43 +142,52 @@ func (q *queue) pushControl(r Response) {
 // closed.
 func (q *queue) pop(ctx context.Context) (Response, error) {
 	for {
-		q.mu.Lock()
-		if q.closed {
-			q.mu.Unlock()
-			return Response{}, ErrClosed
+		r, ok, err := q.tryPop()
+		if err != nil || ok {
+			return r, err
 		}
-		if q.lenLocked() > 0 {
-			r := q.items[q.head]
-			q.items[q.head] = Response{}
-			q.head++
-			if q.head == len(q.items) {
-				q.items, q.head = q.items[:0], 0
-			} else if q.head > 1024 && q.head*2 > len(q.items) {
-				q.items = append(q.items[:0:0], q.items[q.head:]...)
-				q.head = 0
-			}
-			q.bytes -= responseBytes(&r)
-			room := q.refused && q.lenLocked() < q.maxItems/2 && q.bytes < q.maxBytes/2
-			if room {
-				q.refused = false
-			}
-			q.mu.Unlock()
-			select {
-			case q.popped <- struct{}{}:
-			default:
-			}
-			if room && q.onRoom != nil {
-				q.onRoom()
-			}
-			return r, nil
-		}
-		q.mu.Unlock()
 		select {
 		case <-q.wake:
 		case <-ctx.Done():
 			return Response{}, ctx.Err()
 		}
 	}
+}
+
+// tryPop takes the next response if there is one.
+func (q *queue) tryPop() (Response, bool, error) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return Response{}, false, ErrClosed
+	}
+	if q.lenLocked() == 0 {
+		q.mu.Unlock()
+		return Response{}, false, nil
+	}
+	r := q.items[q.head]
+	q.items[q.head] = Response{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.items) {
+		q.items = append(q.items[:0:0], q.items[q.head:]...)
+		q.head = 0
+	}
+	q.bytes -= responseBytes(&r)
+	room := q.refused && q.lenLocked() < q.maxItems/2 && q.bytes < q.maxBytes/2
+	if room {
+		q.refused = false
+	}
+	q.mu.Unlock()
+	select {
+	case q.popped <- struct{}{}:
+	default:
+	}
+	if room && q.onRoom != nil {
+		q.onRoom()
+	}
+	return r, true, nil
 }
 
 // waitBelow waits until fewer than n responses are queued.

@@ -192,6 +192,15 @@ func (s *Stream) Next(ctx context.Context) (Response, error) {
 	return r, err
 }
 
+// TryNext returns the stream's next response if one is queued.
+func (s *Stream) TryNext() (Response, bool) {
+	r, ok, _ := s.q.tryPop()
+	if ok && len(r.Events) > 0 {
+		s.hub.metrics.eventsSent.Add(float64(len(r.Events)))
+	}
+	return r, ok
+}
+
 // WaitRoom waits until the stream's queue is short enough to take more
 // control responses: the receive loop calls it before each request, so a
 // client that creates watches without reading responses is slowed down
