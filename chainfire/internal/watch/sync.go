@@ -127,7 +127,7 @@ func share(r *mvcc.ReadTxn, picks []pick, evs []mvcc.Event) error {
 		p := &picks[i]
 		for j := range evs {
 			ev := &evs[j]
-			if !p.w.wants(ev) {
+			if !p.w.wantsFrom(ev, p.minRev) {
 				continue
 			}
 			out := *ev

@@ -73,8 +73,13 @@ func (w *watcher) matches(key []byte) bool {
 }
 
 // wants reports whether ev passes the watcher's position and filters.
-func (w *watcher) wants(ev *mvcc.Event) bool {
-	if ev.Rev.Main < w.minRev {
+// Call it under the hub's mutex; wantsFrom takes the position instead.
+func (w *watcher) wants(ev *mvcc.Event) bool { return w.wantsFrom(ev, w.minRev) }
+
+// wantsFrom reports whether ev is at or after minRev and passes the
+// watcher's range and filters, which never change.
+func (w *watcher) wantsFrom(ev *mvcc.Event, minRev int64) bool {
+	if ev.Rev.Main < minRev {
 		return false
 	}
 	if ev.Type == mvcc.EventPut && w.req.NoPut || ev.Type == mvcc.EventDelete && w.req.NoDelete {
