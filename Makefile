@@ -113,3 +113,11 @@ BENCH_FLAGS ?=
 .PHONY: bench-chainfire
 bench-chainfire:
 	cd chainfire/etcdcompat && GOWORK=off go run ./cmd/bench $(BENCH_FLAGS)
+
+## bench-flaredb: FlareDB (Chainfire + PD + 3 stores) vs etcd v3.7.3 and Chainfire (3 members each), all on
+## 127.0.0.1, 64 clients, 8-byte keys, 256-byte values, 1/8/64 regions (see docs/bench-flaredb.md).
+## FLAREDB_BENCH_FLAGS='-rounds 5' lengthens it; '-idle-regions 1000' measures the idle cost of regions instead.
+FLAREDB_BENCH_FLAGS ?=
+.PHONY: bench-flaredb
+bench-flaredb:
+	cd flaredb && go run ./cmd/flaredb-bench $(FLAREDB_BENCH_FLAGS)

@@ -28,6 +28,8 @@ type Client struct {
 
 	mu  sync.Mutex
 	kvs map[string]flaredbv1connect.KVServiceClient // by store address
+
+	puts, gets *coalescer // nil when coalescing is off
 }
 
 // New returns a client that finds regions through the PD at pdEndpoints
@@ -50,13 +52,17 @@ func New(pdEndpoints []string, opts ...Option) (*Client, error) {
 	if len(eps) == 0 {
 		return nil, errors.New("flaredb: no PD endpoints")
 	}
-	return &Client{
+	c := &Client{
 		opts:  o,
 		pd:    newPDClient(eps, o.httpClient, o.requestTimeout, o.connectOpts),
 		cache: newRegionCache(),
 		hc:    o.httpClient,
 		kvs:   make(map[string]flaredbv1connect.KVServiceClient),
-	}, nil
+	}
+	if !o.noCoalesce {
+		c.puts, c.gets = newCoalescer(), newCoalescer()
+	}
+	return c, nil
 }
 
 // Close releases idle connections.
@@ -196,6 +202,12 @@ func checkKey(key []byte) error {
 
 // Get returns the value of key and whether it exists.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if err := checkKey(key); err != nil {
+		return nil, false, err
+	}
+	if val, found, ok, err := c.coalescedGet(ctx, key); ok || err != nil {
+		return val, found, err
+	}
 	var resp *flaredbv1.GetResponse
 	err := c.onKey(ctx, key, true, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location) (*flaredbv1.RegionError, error) {
 		r, err := kv.Get(ctx, connect.NewRequest(&flaredbv1.GetRequest{Context: loc.rpcContext(), Key: key}))
@@ -216,6 +228,12 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 
 // Put sets key to value.
 func (c *Client) Put(ctx context.Context, key, value []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if ok, err := c.coalescedPut(ctx, key, value); ok || err != nil {
+		return err
+	}
 	return c.onKey(ctx, key, true, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location) (*flaredbv1.RegionError, error) {
 		r, err := kv.Put(ctx, connect.NewRequest(&flaredbv1.PutRequest{Context: loc.rpcContext(), Key: key, Value: value}))
 		if err != nil {

@@ -33,6 +33,7 @@ type options struct {
 	backoffMax     time.Duration
 	batchSize      int
 	concurrency    int
+	noCoalesce     bool
 }
 
 func defaultOptions() options {
@@ -108,6 +109,13 @@ func WithConcurrency(n int) Option {
 			o.concurrency = n
 		}
 	})
+}
+
+// WithoutCoalescing sends every Put and Get as its own request instead of
+// merging concurrent ones bound for the same region into one batch request
+// (see coalesce.go).
+func WithoutCoalescing() Option {
+	return optionFunc(func(o *options) { o.noCoalesce = true })
 }
 
 func newH2CClient() *http.Client {

@@ -113,6 +113,11 @@ func Run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 		return err
 	}
 	st.Run()
+	if rt.Telemetry != nil {
+		if err := registerMetrics(rt.Telemetry.Registry, st); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(rt.ServerConfig(cfg.ListenAddr, cfg.Name), rt.Telemetry)
 	if err != nil {
 		return err

@@ -92,15 +92,10 @@ func (s *Store) startPeer(rep *region.Replica, regionID, peerID uint64, bootstra
 
 func (p *Peer) open(bootstrap []raft.Server) error {
 	s := p.store
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(p.dir, "raft.db"),
-		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType,
-			Timeout: 10 * time.Second},
-	})
+	logStore, stable, err := p.openLog()
 	if err != nil {
-		return fmt.Errorf("open raft log: %w", err)
+		return err
 	}
-	p.bolt = bolt
 	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft-region-%d", p.regionID), Level: hclog.Error, Output: s.cfg.RaftLogOutput})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(p.dir, 2, hlog)
 	if err != nil {
@@ -112,16 +107,16 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 	p.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: p.layer, MaxPool: 2, Timeout: 10 * time.Second, Logger: hlog,
 	})
-	if p.logs, err = raft.NewLogCache(256, bolt); err != nil {
+	if p.logs, err = raft.NewLogCache(256, logStore); err != nil {
 		return err
 	}
 	rc := s.raftConfig(p.peerID, hlog)
-	existing, err := raft.HasExistingState(p.logs, bolt, snaps)
+	existing, err := raft.HasExistingState(p.logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
 	if !existing && bootstrap != nil {
-		if err := raft.BootstrapCluster(rc, p.logs, bolt, snaps, p.trans, raft.Configuration{Servers: bootstrap}); err != nil {
+		if err := raft.BootstrapCluster(rc, p.logs, stable, snaps, p.trans, raft.Configuration{Servers: bootstrap}); err != nil {
 			return fmt.Errorf("bootstrap raft group: %w", err)
 		}
 	}
@@ -138,12 +133,36 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 			rc.NoSnapshotRestoreOnStart = false
 		}
 	}
-	r, err := raft.NewRaft(rc, p.fsm, p.logs, bolt, snaps, p.trans)
+	r, err := raft.NewRaft(rc, p.fsm, p.logs, stable, snaps, countingTransport{p.trans, &s.heartbeats})
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	p.raft = r
 	return nil
+}
+
+// openLog returns the region's log and stable store: the store's shared
+// raftlog, or the region's own raft-boltdb file when one exists (a data
+// directory from before the shared log; it keeps working).
+func (p *Peer) openLog() (raft.LogStore, raft.StableStore, error) {
+	legacy := filepath.Join(p.dir, "raft.db")
+	if _, err := os.Stat(legacy); err != nil {
+		l, err := p.store.rlog.Region(p.regionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return l, l, nil
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path: legacy,
+		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType,
+			Timeout: 10 * time.Second},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open raft log: %w", err)
+	}
+	p.bolt = bolt
+	return bolt, bolt, nil
 }
 
 // onlyInternal reports whether no entry in [from, to] reaches the state

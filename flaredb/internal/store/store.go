@@ -11,11 +11,13 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/photoncloud/core/flaredb/internal/engine"
+	"github.com/photoncloud/core/flaredb/internal/raftlog"
 	"github.com/photoncloud/core/flaredb/internal/raftmux"
 	"github.com/photoncloud/core/flaredb/internal/region"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
@@ -96,11 +98,12 @@ func (c Config) withDefaults() Config {
 // Store hosts this process's region replicas on one engine and one raft
 // port.
 type Store struct {
-	cfg Config
-	eng *engine.Engine
-	mux *raftmux.Mux
-	pd  PDClient
-	log *slog.Logger
+	cfg  Config
+	eng  *engine.Engine
+	rlog *raftlog.DB // every region's Raft log and stable state
+	mux  *raftmux.Mux
+	pd   PDClient
+	log  *slog.Logger
 
 	mu     sync.RWMutex
 	peers  map[uint64]*Peer
@@ -110,6 +113,8 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	heartbeats atomic.Uint64 // see countingTransport
 }
 
 // Open opens the store's engine and raft port and restarts every region
@@ -126,13 +131,19 @@ func Open(cfg Config, pd PDClient) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux, err := raftmux.Listen(cfg.RaftAddr, cfg.RaftAdvertise, cfg.Logger)
+	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, "raftlog"), raftlog.Options{FS: cfg.Engine.FS})
 	if err != nil {
 		_ = eng.Close()
 		return nil, err
 	}
+	mux, err := raftmux.Listen(cfg.RaftAddr, cfg.RaftAdvertise, cfg.Logger)
+	if err != nil {
+		_ = rlog.Close()
+		_ = eng.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, eng: eng, mux: mux, pd: pd, log: cfg.Logger.With("store", cfg.StoreID),
+	s := &Store{cfg: cfg, eng: eng, rlog: rlog, mux: mux, pd: pd, log: cfg.Logger.With("store", cfg.StoreID),
 		peers: map[uint64]*Peer{}, addrs: map[uint64]string{cfg.StoreID: mux.Addr()}, ctx: ctx, cancel: cancel}
 	if err := s.loadRegions(); err != nil {
 		_ = s.Close()
@@ -393,6 +404,9 @@ func (s *Store) destroyPeer(p *Peer) error {
 			return err
 		}
 	}
+	if err := s.rlog.Drop(p.regionID); err != nil {
+		return err
+	}
 	return os.RemoveAll(p.dir)
 }
 
@@ -417,6 +431,9 @@ func (s *Store) Close() error {
 	wg.Wait()
 	s.wg.Wait()
 	err := s.mux.Close()
+	if cerr := s.rlog.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := s.eng.Close(); err == nil {
 		err = cerr
 	}

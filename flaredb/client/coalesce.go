@@ -1,0 +1,207 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
+	"github.com/photoncloud/core/proto/flaredb/v1/flaredbv1connect"
+)
+
+// Coalescing. Concurrent single-key Puts (and Gets) bound for the same
+// region are merged into one BatchPut (BatchGet) request: while a request
+// to a region is in flight, later calls queue, and the queue goes out as
+// one batch when it returns. An idle client sends at once, so nothing
+// waits for a timer; a busy one sends fewer, larger requests, which the
+// store turns into one Raft proposal (one read barrier) each instead of
+// one per key. TiKV's client does the same with its batch commands.
+//
+// Any failure of the merged request (a region error, an unreachable store)
+// sends every caller back to the ordinary single-key path with its own
+// retries, after the attempt has repaired the region cache. Merging keeps
+// each call linearizable: every merged call was pending when the batch was
+// sent and is answered only after it committed (or after its read barrier),
+// and calls on the same key keep their arrival order inside a batch.
+
+// pendingOp is one caller's key waiting in a queue.
+type pendingOp struct {
+	key, value []byte
+	done       chan struct{}
+	// Set before done closes:
+	fallback bool // use the single-key path
+	found    bool
+	result   []byte
+}
+
+// coalescer keeps one queue per region.
+type coalescer struct {
+	mu     sync.Mutex
+	queues map[uint64]*opQueue
+}
+
+type opQueue struct {
+	sending bool
+	ops     []*pendingOp
+}
+
+// batchSender sends ops (all routed to one region) as one request and fills
+// in their results; it reports false when the request was not served.
+type batchSender func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error)
+
+func newCoalescer() *coalescer { return &coalescer{queues: map[uint64]*opQueue{}} }
+
+// submit queues op for loc's region and waits for its batch. It returns
+// false when the caller must use the single-key path.
+func (c *Client) submit(ctx context.Context, co *coalescer, loc *location, op *pendingOp, send batchSender) (bool, error) {
+	id := loc.region.GetId()
+	op.done = make(chan struct{})
+	co.mu.Lock()
+	q := co.queues[id]
+	if q == nil {
+		q = &opQueue{}
+		co.queues[id] = q
+	}
+	q.ops = append(q.ops, op)
+	if !q.sending {
+		q.sending = true
+		batch := c.take(q)
+		go c.drain(co, id, q, batch, send)
+	}
+	co.mu.Unlock()
+	select {
+	case <-op.done:
+		return !op.fallback, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// take removes the next batch from q (caller holds the coalescer's lock):
+// at most the batch size and maxBatchBytes.
+func (c *Client) take(q *opQueue) []*pendingOp {
+	n, size := 0, 0
+	for n < len(q.ops) && n < c.opts.batchSize {
+		size += len(q.ops[n].key) + len(q.ops[n].value)
+		if n > 0 && size > maxBatchBytes {
+			break
+		}
+		n++
+	}
+	batch := q.ops[:n:n]
+	q.ops = q.ops[n:]
+	return batch
+}
+
+// drain sends batches for region id until its queue is empty.
+func (c *Client) drain(co *coalescer, id uint64, q *opQueue, batch []*pendingOp, send batchSender) {
+	for {
+		c.sendBatch(id, batch, send)
+		co.mu.Lock()
+		if len(q.ops) == 0 {
+			q.sending = false
+			delete(co.queues, id)
+			co.mu.Unlock()
+			return
+		}
+		batch = c.take(q)
+		co.mu.Unlock()
+	}
+}
+
+// sendBatch makes one attempt at the region's current leader; callers of
+// a batch that was not served fall back to the single-key path.
+func (c *Client) sendBatch(id uint64, batch []*pendingOp, send batchSender) {
+	served := false
+	defer func() {
+		for _, op := range batch {
+			op.fallback = !served
+			close(op.done)
+		}
+	}()
+	loc := c.cache.get(id)
+	if loc == nil {
+		return
+	}
+	for _, op := range batch {
+		if !loc.contains(op.key) {
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.requestTimeout)
+	defer cancel()
+	v := c.attempt(ctx, loc, true, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location) (*flaredbv1.RegionError, error) {
+		return send(ctx, kv, loc, batch)
+	})
+	served = v.done
+	if !served && v.wait > 0 {
+		// The store asked for a pause (server busy): honour it before the
+		// callers retry on their own.
+		t := time.NewTimer(v.wait)
+		defer t.Stop()
+		<-t.C
+	}
+}
+
+func sendPuts(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error) {
+	req := &flaredbv1.BatchPutRequest{Context: loc.rpcContext(), Pairs: make([]*flaredbv1.KvPair, len(ops))}
+	for i, op := range ops {
+		req.Pairs[i] = &flaredbv1.KvPair{Key: op.key, Value: op.value}
+	}
+	r, err := kv.BatchPut(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg.GetRegionError(), nil
+}
+
+func sendGets(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error) {
+	req := &flaredbv1.BatchGetRequest{Context: loc.rpcContext(), Keys: make([][]byte, len(ops))}
+	for i, op := range ops {
+		req.Keys[i] = op.key
+	}
+	r, err := kv.BatchGet(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	if re := r.Msg.GetRegionError(); re != nil {
+		return re, nil
+	}
+	found := make(map[string][]byte, len(r.Msg.GetPairs()))
+	for _, p := range r.Msg.GetPairs() {
+		found[string(p.GetKey())] = p.GetValue()
+	}
+	for _, op := range ops {
+		op.result, op.found = found[string(op.key)]
+	}
+	return nil, nil
+}
+
+// coalescedPut tries key=value through the put queue; false means the
+// caller must send it alone.
+func (c *Client) coalescedPut(ctx context.Context, key, value []byte) (bool, error) {
+	if c.puts == nil {
+		return false, nil
+	}
+	loc := c.cache.lookup(key)
+	if loc == nil {
+		return false, nil
+	}
+	return c.submit(ctx, c.puts, loc, &pendingOp{key: key, value: value}, sendPuts)
+}
+
+// coalescedGet tries key through the get queue.
+func (c *Client) coalescedGet(ctx context.Context, key []byte) (val []byte, found, ok bool, err error) {
+	if c.gets == nil {
+		return nil, false, false, nil
+	}
+	loc := c.cache.lookup(key)
+	if loc == nil {
+		return nil, false, false, nil
+	}
+	op := &pendingOp{key: key}
+	ok, err = c.submit(ctx, c.gets, loc, op, sendGets)
+	return op.result, op.found, ok, err
+}
