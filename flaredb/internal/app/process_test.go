@@ -19,7 +19,6 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/photoncloud/core/flaredb/client"
-	"github.com/photoncloud/core/flaredb/internal/pd/pdapp"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	"github.com/photoncloud/core/pkg/servertest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
@@ -53,12 +52,15 @@ func (s *storeProc) kill() {
 	}
 }
 
-func buildStore(t *testing.T) string {
+func buildStore(t *testing.T) string { return buildCmd(t, "flaredb") }
+
+// buildCmd builds ../../cmd/<name> with the race detector.
+func buildCmd(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "flaredb")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, "../../cmd/flaredb").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-race", "-o", bin, "../../cmd/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("build flaredb: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }
@@ -165,21 +167,24 @@ func regionMap(t *testing.T, addr string) []string {
 	return out
 }
 
-// TestKillAllStoresLosesNoAcknowledgedWrite runs Chainfire, PD and three
-// store processes; PD's replica checker grows the first region to three
-// replicas, writers make the regions split, then every store is killed
-// with SIGKILL while writes are in flight. After a restart every
-// acknowledged write is readable, the stores agree on the region map they
-// had, and a CAS counter holds exactly its acknowledged increments (plus
-// at most the ones whose outcome the kill left unknown).
-func TestKillAllStoresLosesNoAcknowledgedWrite(t *testing.T) {
+// TestKillAllStoresAndPDLosesNoAcknowledgedWrite runs Chainfire, PD and
+// three store processes; PD's replica checker grows the first region to
+// three replicas, writers make the regions split, then every store and PD
+// are killed with SIGKILL while writes are in flight. After a restart
+// every acknowledged write is readable, the stores agree on the region map
+// they had, PD's routing table (reloaded from Chainfire) is that map, and
+// a CAS counter holds exactly its acknowledged increments (plus at most
+// the ones whose outcome the kill left unknown): nothing applied twice.
+func TestKillAllStoresAndPDLosesNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Chainfire, PD and three store processes")
 	}
 	bin := buildStore(t)
+	pdBin := buildCmd(t, "flaredb-pd")
 	cf := pdtest.StartChainfire(t)
 	pdAddr := servertest.FreeAddr(t)
-	servertest.RunCommand(t, pdapp.Command("test", "test"), pdAddr, "--listen-addr", pdAddr, "--chainfire-endpoints", cf.Endpoint)
+	pdProc := &storeProc{addr: pdAddr, args: []string{"--listen-addr", pdAddr, "--chainfire-endpoints", cf.Endpoint, "--log-level", "warn"}}
+	pdProc.start(t, pdBin)
 	servertest.WaitReady(t, pdAddr)
 
 	stores := make([]*storeProc, 3)
@@ -202,6 +207,10 @@ func TestKillAllStoresLosesNoAcknowledgedWrite(t *testing.T) {
 			if t.Failed() {
 				t.Logf("store %d log:\n%s", i+1, s.log.String())
 			}
+		}
+		pdProc.kill()
+		if t.Failed() {
+			t.Logf("pd log:\n%s", pdProc.log.String())
 		}
 	})
 	pd := flaredbv1connect.NewPDServiceClient(http.DefaultClient, "http://"+pdAddr)
@@ -287,10 +296,13 @@ func TestKillAllStoresLosesNoAcknowledgedWrite(t *testing.T) {
 	for _, s := range stores {
 		s.kill()
 	}
+	pdProc.kill()
 	stop.Store(true)
 	wg.Wait()
 
 	restarted := time.Now()
+	pdProc.start(t, pdBin)
+	servertest.WaitReady(t, pdAddr)
 	for _, s := range stores {
 		s.start(t, bin)
 	}
@@ -328,8 +340,26 @@ func TestKillAllStoresLosesNoAcknowledgedWrite(t *testing.T) {
 			return fmt.Sprint(regionMap(t, s.addr)) == fmt.Sprint(regionMap(t, stores[0].addr))
 		})
 	}
-	t.Logf("%d acknowledged writes and %d CAS increments survived kill -9 of every store; %d regions; all verified %v after the restart",
+	waitUntil(t, "PD's routing table matches the stores' region map", func() bool {
+		return fmt.Sprint(pdRegionMap(ctx, pd)) == fmt.Sprint(regionMap(t, stores[0].addr))
+	})
+	t.Logf("%d acknowledged writes and %d CAS increments survived kill -9 of every store and PD; %d regions; all verified %v after the restart",
 		len(acked), casOK.Load(), len(after), time.Since(restarted).Round(time.Millisecond))
+}
+
+// pdRegionMap is PD's routing table in regionMap's format.
+func pdRegionMap(ctx context.Context, pd flaredbv1connect.PDServiceClient) []string {
+	resp, err := pd.ScanRegions(ctx, connect.NewRequest(&flaredbv1.ScanRegionsRequest{}))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ri := range resp.Msg.GetRegions() {
+		r := ri.GetRegion()
+		out = append(out, fmt.Sprintf("%d[%q,%q)v%d", r.GetId(), r.GetStartKey(), r.GetEndKey(), r.GetEpoch().GetVersion()))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // containsAll: every region of before is in after, unchanged or split

@@ -13,7 +13,8 @@ import (
 // Run starts the store's background loops (heartbeats, split checks)
 // and returns at once; Close stops them.
 func (s *Store) Run() {
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.quiesceLoop() }()
 	go func() { defer s.wg.Done(); s.storeHeartbeatLoop() }()
 	go func() { defer s.wg.Done(); s.regionHeartbeatLoop() }()
 	go func() { defer s.wg.Done(); s.splitCheckLoop() }()
@@ -70,7 +71,7 @@ func (s *Store) regionHeartbeatLoop() {
 			if ctx.Err() != nil {
 				return
 			}
-			if p.IsLeader() {
+			if p.IsLeader() && p.heartbeatDue() {
 				s.regionHeartbeat(ctx, p)
 			}
 		}
@@ -95,8 +96,10 @@ func (s *Store) regionHeartbeat(ctx context.Context, p *Peer) {
 		if ctx.Err() == nil {
 			s.log.Warn("region heartbeat", "region", meta.GetId(), "err", err)
 		}
+		p.hb.reported = "" // resend next time
 		return
 	}
+	p.hb.pending = resp.GetChangePeer() != nil
 	if op := resp.GetChangePeer(); op != nil && p.changing.CompareAndSwap(false, true) {
 		// A membership change waits on another store and on snapshots: run
 		// it aside so the other regions' heartbeats keep their pace.

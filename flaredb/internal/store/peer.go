@@ -57,6 +57,8 @@ type Peer struct {
 	lastSplitCheck atomic.Uint64
 	stopped        atomic.Bool
 	stopCh         chan struct{} // closed by stop
+	quiesce        quiesceState  // owned by the store's quiesce loop
+	hb             hbState       // owned by the store's region heartbeat loop
 	// replayed counts entries raft delivered again that the replica had
 	// already applied (skipped, never applied twice).
 	replayed atomic.Uint64
@@ -186,10 +188,13 @@ func (s *Store) raftConfig(peerID uint64, hlog hclog.Logger) *raft.Config {
 	rc.Logger = hlog
 	rc.HeartbeatTimeout = s.cfg.ElectionTimeout
 	rc.ElectionTimeout = s.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = s.cfg.ElectionTimeout / 2
+	// The lease is the whole election timeout so a quiescent leader's
+	// slower heartbeats stay inside it (see quiesce.go); reads never rely
+	// on it (they confirm leadership with a round of heartbeats).
+	rc.LeaderLeaseTimeout = s.cfg.ElectionTimeout
 	// Idle regions cost little: followers learn new commit indexes with
-	// the next append or heartbeat instead of every 5 ms.
-	rc.CommitTimeout = 50 * time.Millisecond
+	// the next append, or every CommitTimeout (see quiesce.go).
+	rc.CommitTimeout = max(s.cfg.ElectionTimeout/2, 50*time.Millisecond)
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
