@@ -183,16 +183,7 @@ func (h *Hub) Restored(rev int64) {
 	if h.closed {
 		return
 	}
-	var all []*watcher
-	for _, m := range h.synced.keys {
-		for w := range m {
-			all = append(all, w)
-		}
-	}
-	for w := range h.synced.ranges {
-		all = append(all, w)
-	}
-	for _, w := range all {
+	for _, w := range h.synced.all() {
 		h.demoteLocked(w)
 	}
 	h.epoch++

@@ -313,8 +313,13 @@ func TestThousandWatches(t *testing.T) {
 	for i := range n {
 		next(t, streams[i%100])
 	}
-	for i := range n {
-		e.put(fmt.Sprintf("key/%04d", i), "v")
+	// Ten Raft entries of 100 transactions each (one fsync per entry).
+	for b := range n / 100 {
+		txns := make([]func(tx *mvcc.WriteTxn) error, 100)
+		for i := range txns {
+			txns[i] = putTxn(fmt.Sprintf("key/%04d", b*100+i), "v")
+		}
+		e.batch(txns...)
 	}
 	// More puts than a queue holds: the single stream's watchers fall
 	// behind and are caught up from the store, in any order of watchers.
@@ -334,5 +339,75 @@ func TestThousandWatches(t *testing.T) {
 	}
 	if st := e.hub.Stats(); st.Watchers != 2*n || st.Unsynced != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestPrefixIndex: prefix watchers are found through the prefix index,
+// including prefixes ending in 0xff bytes, and ranges that only look like
+// prefixes are not.
+func TestPrefixIndex(t *testing.T) {
+	e := newEnv(t, Options{})
+	s := e.stream()
+	reqs := map[string]Request{
+		"prefix a/":     {Key: []byte("a/"), End: []byte("a0")},
+		"prefix a":      {Key: []byte("a"), End: []byte("b")},
+		"prefix x\xff":  {Key: []byte("x\xff"), End: []byte("y")},
+		"range a/..a/m": {Key: []byte("a/"), End: []byte("a/m")},
+	}
+	ids := map[int64]string{}
+	for name, r := range reqs {
+		ids[s.Watch(r)] = name
+		next(t, s)
+	}
+	for _, k := range []string{"a/b", "a/z", "a", "ab", "x\xff\x01", "x\xfe", "b"} {
+		e.put(k, "v")
+	}
+	want := map[string]string{
+		"prefix a/":     "[a/b a/z]",
+		"prefix a":      "[a/b a/z a ab]",
+		"prefix x\xff":  "[x\xff\x01]",
+		"range a/..a/m": "[a/b]",
+	}
+	got := map[string][]string{}
+	for n := 0; n < 8; {
+		r := next(t, s)
+		for _, ev := range r.Events {
+			got[ids[r.WatchID]] = append(got[ids[r.WatchID]], string(ev.KV.Key))
+			n++
+		}
+	}
+	for name, w := range want {
+		if fmt.Sprint(got[name]) != w {
+			t.Errorf("%s: got %q, want %s", name, got[name], w)
+		}
+	}
+	noResponse(t, s)
+	if p := prefixEnd([]byte("\xff\xff")); p != nil {
+		t.Fatalf("prefixEnd of all 0xff: %q", p)
+	}
+}
+
+// TestWatcherSetAll: every kind of watcher is listed, and removal undoes
+// addition.
+func TestWatcherSetAll(t *testing.T) {
+	set := newWatcherSet()
+	ws := []*watcher{
+		{key: []byte("k")},
+		{key: []byte("p"), end: []byte("q")},
+		{key: []byte("a"), end: []byte("c")},
+		{key: []byte("z"), end: []byte{}},
+	}
+	for _, w := range ws {
+		set.add(w)
+	}
+	if got := len(set.all()); got != len(ws) || set.n != len(ws) {
+		t.Fatalf("all() lists %d of %d (n=%d)", got, len(ws), set.n)
+	}
+	for _, w := range ws {
+		set.remove(w)
+		set.remove(w) // twice: harmless
+	}
+	if set.n != 0 || len(set.all()) != 0 || len(set.keys)+len(set.prefixes)+len(set.ranges) != 0 {
+		t.Fatalf("after removing everything: n=%d %+v", set.n, set)
 	}
 }

@@ -105,20 +105,22 @@ func TestSlowWatcherBounded(t *testing.T) {
 	value := strings.Repeat("x", 1024)
 	first := e.Rev() + 1
 	var peak int
-	const writes = 3000
-	for i := range writes {
-		e.put(fmt.Sprintf("k%04d", i%50), value)
+	const writes, perEntry = 3000, 10
+	for i := 0; i < writes; i += perEntry {
+		txns := make([]func(tx *mvcc.WriteTxn) error, perEntry)
+		for j := range txns {
+			txns[j] = putTxn(fmt.Sprintf("k%04d", (i+j)%50), value)
+		}
+		e.batch(txns...)
 		if _, b := stuck.q.usage(); b > peak {
 			peak = b
 		}
-		if i%10 == 0 {
-			// The fast stream keeps up live while the stuck one is stuck.
-			collect(t, fast, fid, 10-boolInt(i == 0)*9)
-		}
+		// The fast stream keeps up live while the stuck one is stuck.
+		collect(t, fast, fid, perEntry)
 	}
 	// One response may exceed the byte limit when the queue is empty, so
 	// allow one batch of slack.
-	if peak > limit+4096 {
+	if peak > limit+perEntry*4096 {
 		t.Fatalf("stuck stream queued %d bytes, limit %d", peak, limit)
 	}
 	if st := e.hub.Stats(); st.Unsynced != 1 {
@@ -135,13 +137,6 @@ func TestSlowWatcherBounded(t *testing.T) {
 	if st := e.hub.Stats(); st.Unsynced != 0 {
 		t.Fatalf("caught-up watcher still unsynced: %+v", st)
 	}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Rev is the store's current revision.

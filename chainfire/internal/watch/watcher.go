@@ -114,55 +114,123 @@ func normalizeRange(key, end []byte) ([]byte, []byte, error) {
 	return key, end, nil
 }
 
-// watcherSet indexes watchers by key so a batch finds its watchers without
-// testing every one: single-key watchers by key, range watchers in a list.
+// watcherSet indexes watchers so a batch finds its watchers without
+// testing every one: single-key watchers by key, prefix watchers (the
+// common range, clientv3's WithPrefix) by prefix, found by looking up each
+// prefix of an event's key, and other ranges in a list.
 type watcherSet struct {
-	keys   map[string]map[*watcher]struct{}
-	ranges map[*watcher]struct{}
-	n      int
+	keys     map[string]map[*watcher]struct{}
+	prefixes map[string]map[*watcher]struct{}
+	ranges   map[*watcher]struct{}
+	// longest is the longest prefix indexed, bounding the lookups.
+	longest int
+	n       int
 }
 
 func newWatcherSet() watcherSet {
-	return watcherSet{keys: map[string]map[*watcher]struct{}{}, ranges: map[*watcher]struct{}{}}
+	return watcherSet{
+		keys:     map[string]map[*watcher]struct{}{},
+		prefixes: map[string]map[*watcher]struct{}{},
+		ranges:   map[*watcher]struct{}{},
+	}
+}
+
+// prefixEnd is etcd's range end for "every key with this prefix"; nil if
+// the prefix is all 0xff bytes (then the range is everything >= it).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// isPrefix reports whether the watcher's range is exactly the keys that
+// start with its key.
+func (w *watcher) isPrefix() bool {
+	return len(w.end) > 0 && bytes.Equal(w.end, prefixEnd(w.key))
+}
+
+func addTo(m map[string]map[*watcher]struct{}, k string, w *watcher) {
+	set := m[k]
+	if set == nil {
+		set = map[*watcher]struct{}{}
+		m[k] = set
+	}
+	set[w] = struct{}{}
+}
+
+func removeFrom(m map[string]map[*watcher]struct{}, k string, w *watcher) bool {
+	set := m[k]
+	if _, ok := set[w]; !ok {
+		return false
+	}
+	delete(set, w)
+	if len(set) == 0 {
+		delete(m, k)
+	}
+	return true
 }
 
 func (s *watcherSet) add(w *watcher) {
 	s.n++
-	if w.isRange() {
+	switch {
+	case !w.isRange():
+		addTo(s.keys, string(w.key), w)
+	case w.isPrefix():
+		addTo(s.prefixes, string(w.key), w)
+		s.longest = max(s.longest, len(w.key))
+	default:
 		s.ranges[w] = struct{}{}
-		return
 	}
-	m := s.keys[string(w.key)]
-	if m == nil {
-		m = map[*watcher]struct{}{}
-		s.keys[string(w.key)] = m
-	}
-	m[w] = struct{}{}
 }
 
 func (s *watcherSet) remove(w *watcher) {
-	if w.isRange() {
-		if _, ok := s.ranges[w]; ok {
-			delete(s.ranges, w)
-			s.n--
+	var ok bool
+	switch {
+	case !w.isRange():
+		ok = removeFrom(s.keys, string(w.key), w)
+	case w.isPrefix():
+		ok = removeFrom(s.prefixes, string(w.key), w)
+	default:
+		_, ok = s.ranges[w]
+		delete(s.ranges, w)
+	}
+	if ok {
+		s.n--
+	}
+}
+
+// all returns every watcher in the set.
+func (s *watcherSet) all() []*watcher {
+	out := make([]*watcher, 0, s.n)
+	for _, m := range []map[string]map[*watcher]struct{}{s.keys, s.prefixes} {
+		for _, set := range m {
+			for w := range set {
+				out = append(out, w)
+			}
 		}
-		return
 	}
-	m := s.keys[string(w.key)]
-	if _, ok := m[w]; !ok {
-		return
+	for w := range s.ranges {
+		out = append(out, w)
 	}
-	delete(m, w)
-	s.n--
-	if len(m) == 0 {
-		delete(s.keys, string(w.key))
-	}
+	return out
 }
 
 // each calls fn for every watcher whose range holds key.
 func (s *watcherSet) each(key []byte, fn func(w *watcher)) {
 	for w := range s.keys[string(key)] {
 		fn(w)
+	}
+	if len(s.prefixes) > 0 {
+		for l := 1; l <= min(len(key), s.longest); l++ {
+			for w := range s.prefixes[string(key[:l])] {
+				fn(w)
+			}
+		}
 	}
 	for w := range s.ranges {
 		if w.matches(key) {
