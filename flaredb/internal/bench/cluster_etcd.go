@@ -107,6 +107,14 @@ func (c *etcdCluster) preload(ctx context.Context, keys, valueLen int) error {
 	return nil
 }
 
+func (c *etcdCluster) pids() []int {
+	var out []int
+	for _, m := range c.members {
+		out = append(out, m.Pid())
+	}
+	return out
+}
+
 func (c *etcdCluster) stop() {
 	for _, m := range c.members {
 		m.Kill()

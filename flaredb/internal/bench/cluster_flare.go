@@ -90,6 +90,15 @@ func startFlareCluster(ctx context.Context, bins *Binaries, dir string, o flareO
 	return c, nil
 }
 
+// pids are every process FlareDB runs on: stores, PD and PD's Chainfire.
+func (c *flareCluster) pids() []int {
+	out := []int{c.cf.Pid(), c.pd.Pid()}
+	for _, p := range c.stores {
+		out = append(out, p.Pid())
+	}
+	return out
+}
+
 func (c *flareCluster) stop() {
 	for _, p := range c.stores {
 		p.Kill()
@@ -155,7 +164,7 @@ func (c *flareCluster) waitSettled(ctx context.Context, want int, timeout time.D
 // split cuts the region holding k at k through the admin API of whichever
 // store leads it (a no-op when a region already starts at k).
 func (c *flareCluster) split(ctx context.Context, k []byte) error {
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	var last error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		regs, err := c.regions(ctx, 0)

@@ -40,6 +40,10 @@ type Result struct {
 	P50    time.Duration // of the measured operations
 	P99    time.Duration
 	First  error // first error, if any
+	// CPUPerOp is the servers' CPU time (user+system of every process of
+	// the system under test) per completed operation: on a shared machine
+	// it compares efficiency when throughput is bounded by other tenants.
+	CPUPerOp time.Duration
 }
 
 // key is the 8-byte key number n.
@@ -47,7 +51,7 @@ func key(n int) []byte { return fmt.Appendf(nil, "%08d", n) }
 
 // run drives op through conns with l.Clients workers (worker i uses
 // conns[i%len]) and measures the window after the warmup.
-func run(ctx context.Context, conns []conn, op Op, l Load) Result {
+func run(ctx context.Context, conns []conn, op Op, l Load, pids []int) Result {
 	var (
 		measuring atomic.Bool
 		stop      atomic.Bool
@@ -97,15 +101,29 @@ func run(ctx context.Context, conns []conn, op Op, l Load) Result {
 	}
 	sleep(ctx, l.Warmup)
 	measuring.Store(true)
+	cpu0 := cpuOf(pids)
 	began := time.Now()
 	sleep(ctx, l.Duration)
 	measuring.Store(false)
 	elapsed := time.Since(began)
+	cpu := cpuOf(pids) - cpu0
 	stop.Store(true)
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return Result{Ops: len(lat), Errors: errs, Rate: float64(len(lat)) / elapsed.Seconds(),
+	res := Result{Ops: len(lat), Errors: errs, Rate: float64(len(lat)) / elapsed.Seconds(),
 		P50: quantile(lat, 0.50), P99: quantile(lat, 0.99), First: first}
+	if len(lat) > 0 {
+		res.CPUPerOp = time.Duration(cpu / float64(len(lat)) * float64(time.Second))
+	}
+	return res
+}
+
+func cpuOf(pids []int) float64 {
+	var sum float64
+	for _, p := range pids {
+		sum += cpuSeconds(p)
+	}
+	return sum
 }
 
 func do(ctx context.Context, c conn, op Op, k, value []byte) error {

@@ -49,11 +49,24 @@ func (r *Report) Median(system string, op Op) (rate float64, p99 time.Duration, 
 	return rates[len(rates)/2], p99s[len(p99s)/2], true
 }
 
+// medianCPU is the median server CPU per operation in microseconds.
+func (r *Report) medianCPU(system string, op Op) float64 {
+	var v []float64
+	for _, x := range r.results[system][op] {
+		v = append(v, float64(x.CPUPerOp)/float64(time.Microsecond))
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
 // WriteTable prints throughput, p99 and FlareDB/etcd ratios as markdown.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("| op | system | ops/s (median) | p99 ms (median) | rounds | errors | vs etcd |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| op | system | ops/s (median) | p99 ms (median) | server CPU µs/op (median) | rounds | errors | ops/s vs etcd |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, op := range r.ops {
 		base, _, haveBase := r.Median("etcd", op)
 		for _, s := range r.systems {
@@ -69,8 +82,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if haveBase && base > 0 && s != "etcd" {
 				ratio = fmt.Sprintf("%.2fx", rate/base)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %d | %d | %s |\n", op, s, rate,
-				float64(p99.Microseconds())/1000, len(r.results[s][op]), errs, ratio)
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.0f | %d | %d | %s |\n", op, s, rate,
+				float64(p99.Microseconds())/1000, r.medianCPU(s, op), len(r.results[s][op]), errs, ratio)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -86,13 +86,13 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 				if o.ProfileDir != "" && r == o.Rounds-1 {
 					wait = fc.profileStores(ctx, o.ProfileDir, fmt.Sprintf("%s-%s", name, op), o.Load.Warmup+o.Load.Duration)
 				}
-				rep.add(name, op, o.measure(ctx, name, conns, op))
+				rep.add(name, op, o.measure(ctx, name, conns, op, fc.pids()))
 				wait()
 			}
 			if slot%len(o.Regions) == 0 {
 				for _, b := range bases {
 					for _, op := range o.Ops {
-						rep.add(b.name, op, o.measure(ctx, b.name, b.conns, op))
+						rep.add(b.name, op, o.measure(ctx, b.name, b.conns, op, b.c.pids()))
 					}
 				}
 			}
@@ -102,10 +102,11 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-func (o Options) measure(ctx context.Context, name string, conns []conn, op Op) Result {
-	res := run(ctx, conns, op, o.Load)
-	o.logf("  %-13s %-8s %9.0f ops/s  p50 %-9v p99 %-9v errors %d %v", name, op, res.Rate,
-		res.P50.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.Errors, errOrEmpty(res.First))
+func (o Options) measure(ctx context.Context, name string, conns []conn, op Op, pids []int) Result {
+	res := run(ctx, conns, op, o.Load, pids)
+	o.logf("  %-13s %-8s %9.0f ops/s  p50 %-9v p99 %-9v cpu/op %-8v errors %d %v", name, op, res.Rate,
+		res.P50.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.CPUPerOp.Round(time.Microsecond),
+		res.Errors, errOrEmpty(res.First))
 	return res
 }
 
