@@ -99,21 +99,28 @@ func (s *Watch) Watch(ctx context.Context, bidi *connect.BidiStream[pb.WatchRequ
 	}
 	err = s.sendLoop(ctx, ws, bidi)
 	cancel()
-	if errors.Is(context.Cause(ctx), errNoLeader) {
+	return streamError(ctx, err, recvErr)
+}
+
+// streamError is what a finished stream returns: etcd's no-leader or
+// stopped error when the stream was cut for that, a real receive or send
+// failure, and nothing when the client simply went away.
+func streamError(ctx context.Context, sendErr error, recvErr <-chan error) error {
+	switch {
+	case errors.Is(context.Cause(ctx), errNoLeader):
 		return etcderr.NoLeader.Connect()
+	case errors.Is(sendErr, watch.ErrClosed):
+		return etcderr.Stopped.Connect() // the member is shutting down
 	}
 	select {
-	case rerr := <-recvErr:
-		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, context.Canceled) {
-			return rerr
+	case err := <-recvErr:
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+			return err
 		}
 	default:
 	}
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, watch.ErrClosed) {
-		return err
-	}
-	if errors.Is(err, watch.ErrClosed) {
-		return etcderr.Stopped.Connect() // the member is shutting down
+	if sendErr != nil && !errors.Is(sendErr, context.Canceled) {
+		return sendErr
 	}
 	return nil
 }
