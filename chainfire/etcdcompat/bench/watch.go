@@ -28,8 +28,12 @@ func runWatch(ctx context.Context, t *target, o Options, row Row) Result {
 	sent := make([]atomic.Int64, puts+1) // unix nanos when put seq was sent
 	ws := make([]*watcher, row.Clients)
 	for i := range ws {
-		cli := t.conns[i%len(t.conns)]
-		ws[i] = &watcher{ch: cli.Watch(ctx, watchKey), ready: make(chan struct{}), sent: sent, last: int64(puts)}
+		c := i % len(t.conns)
+		ws[i] = &watcher{
+			ch:       t.conns[c].Watch(ctx, watchKey),
+			onLeader: t.order[c%len(t.order)] == t.leader,
+			ready:    make(chan struct{}), sent: sent, last: int64(puts),
+		}
 	}
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -67,6 +71,7 @@ func runWatch(ctx context.Context, t *target, o Options, row Row) Result {
 		samples = append(samples, w.samples...)
 		missing += (puts - putErrs) - len(w.samples)
 	}
+	logWatchSplit(o, t, ws)
 	r := summarize(samples, putErrs+max(missing, 0), elapsed)
 	for _, w := range ws {
 		if w.err != nil && len(samples) == 0 {
@@ -126,12 +131,28 @@ func seqValue(seq int) string {
 	return string(b)
 }
 
+// logWatchSplit logs the p50 of watchers on the leader and on followers
+// apart: followers see an event only once they learn it committed.
+func logWatchSplit(o Options, t *target, ws []*watcher) {
+	var lead, follow []time.Duration
+	for _, w := range ws {
+		if w.onLeader {
+			lead = append(lead, w.samples...)
+		} else {
+			follow = append(follow, w.samples...)
+		}
+	}
+	fmt.Fprintf(o.Log, "#   %s watch p50: watchers on the leader %v, on followers %v\n", t.impl,
+		summarize(lead, 0, 0).P50.Round(time.Microsecond), summarize(follow, 0, 0).P50.Round(time.Microsecond))
+}
+
 // watcher consumes one watch channel.
 type watcher struct {
-	ch    clientv3.WatchChan
-	sent  []atomic.Int64
-	last  int64
-	ready chan struct{} // closed at the first marker event
+	ch       clientv3.WatchChan
+	onLeader bool // the watch stream is served by the leader
+	sent     []atomic.Int64
+	last     int64
+	ready    chan struct{} // closed at the first marker event
 
 	once    sync.Once
 	done    chan struct{}
