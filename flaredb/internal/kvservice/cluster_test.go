@@ -26,6 +26,7 @@ type fakePD struct {
 	splits  []*flaredbv1.ReportSplitRequest
 	regions map[uint64]*flaredbv1.Region
 	ops     map[uint64]*flaredbv1.ChangePeerOperator // region id -> next instruction
+	beats   map[uint64]int                           // region id -> heartbeats received
 }
 
 func newFakePD() *fakePD {
@@ -61,6 +62,10 @@ func (f *fakePD) RegionHeartbeat(_ context.Context, req *flaredbv1.RegionHeartbe
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := req.GetRegion()
+	if f.beats == nil {
+		f.beats = map[uint64]int{}
+	}
+	f.beats[r.GetId()]++
 	if old, ok := f.regions[r.GetId()]; !ok || old.GetEpoch().GetVersion() <= r.GetEpoch().GetVersion() {
 		f.regions[r.GetId()] = proto.CloneOf(r)
 	}

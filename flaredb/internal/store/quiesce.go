@@ -15,7 +15,7 @@ import (
 //   - CommitTimeout is half the election timeout (followers learn the
 //     commit index of the last entries of a burst at most that much later;
 //     only leaders serve requests, so no client waits for it).
-//   - A leader whose region has applied nothing for quiesceAfter raises
+//   - A leader whose region has applied nothing for Config.QuiesceAfter raises
 //     its own HeartbeatTimeout to quiescentFactor × the election timeout,
 //     sending heartbeats every 0.3 to 0.6 of the election timeout instead
 //     of 0.1 to 0.2. That stays inside the leader lease (the election
@@ -25,9 +25,8 @@ import (
 //     needs no coordination. The first applied entry, or the loss of
 //     leadership, restores the normal timeout.
 const (
-	quiesceAfter    = 10 * time.Second
-	quiescentFactor = 3
-	quiesceTick     = time.Second
+	defaultQuiesceAfter = 10 * time.Second
+	quiescentFactor     = 3
 )
 
 // quiesceState is one peer's idleness, touched only by the quiesce loop.
@@ -38,7 +37,7 @@ type quiesceState struct {
 }
 
 func (s *Store) quiesceLoop() {
-	t := time.NewTicker(quiesceTick)
+	t := time.NewTicker(min(time.Second, s.cfg.QuiesceAfter/2))
 	defer t.Stop()
 	for {
 		select {
@@ -60,7 +59,7 @@ func (p *Peer) quiesceCheck(now time.Time) {
 	if applied != q.applied || q.since.IsZero() {
 		q.applied, q.since = applied, now
 	}
-	idle := leader && now.Sub(q.since) >= quiesceAfter
+	idle := leader && now.Sub(q.since) >= p.store.cfg.QuiesceAfter
 	if idle == q.quiescent.Load() {
 		return
 	}
@@ -69,7 +68,9 @@ func (p *Peer) quiesceCheck(now time.Time) {
 		hb *= quiescentFactor
 	}
 	rc := p.raft.ReloadableConfig()
-	rc.HeartbeatTimeout = hb
+	// raft insists ElectionTimeout >= HeartbeatTimeout; a leader does not
+	// use it, and a leader that steps down is restored within a tick.
+	rc.HeartbeatTimeout, rc.ElectionTimeout = hb, hb
 	if err := p.raft.ReloadConfig(rc); err != nil {
 		p.store.log.Warn("raft heartbeat timeout", "region", p.regionID, "err", err)
 		return

@@ -50,10 +50,13 @@ type Config struct {
 	HeartbeatInterval       time.Duration
 	RegionHeartbeatInterval time.Duration
 	ElectionTimeout         time.Duration
-	SnapshotThreshold       uint64
-	TrailingLogs            uint64
-	Logger                  *slog.Logger
-	RaftLogOutput           io.Writer
+	// QuiesceAfter is how long a region leader must apply nothing before
+	// it slows its heartbeats (default 10 s; see quiesce.go).
+	QuiesceAfter      time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	Logger            *slog.Logger
+	RaftLogOutput     io.Writer
 	// Engine overrides engine options (tests).
 	Engine engine.Options
 	// CreatePeer asks another store to create an empty replica (see
@@ -79,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ElectionTimeout <= 0 {
 		c.ElectionTimeout = time.Second
+	}
+	if c.QuiesceAfter <= 0 {
+		c.QuiesceAfter = defaultQuiesceAfter
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
