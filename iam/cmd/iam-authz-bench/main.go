@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/photoncloud/core/iam/internal/authzbench"
@@ -24,12 +25,27 @@ func main() {
 	connectProto := flag.Bool("connect", false, "use the Connect protocol instead of gRPC")
 	only := flag.String("only", "", "run only: inprocess or rpc")
 	h1 := flag.Bool("http1", false, "use HTTP/1.1 connections (Connect protocol) instead of HTTP/2")
+	get := flag.Bool("get", false, "send Authorize as Connect GET requests (no request body)")
 	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and server) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1}); err != nil {
+	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1, GET: *get}); err != nil {
 		fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

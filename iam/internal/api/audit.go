@@ -12,13 +12,19 @@ import (
 
 	"github.com/photoncloud/core/iam/internal/audit"
 	"github.com/photoncloud/core/iam/internal/auth"
+	"github.com/photoncloud/core/iam/internal/authz"
+	"github.com/photoncloud/core/iam/internal/policy"
 	iamv1 "github.com/photoncloud/core/proto/iam/v1"
 	"github.com/photoncloud/core/proto/iam/v1/iamv1connect"
 )
 
-// Audit implements iam.v1.AuditService for administrators.
+// Audit implements iam.v1.AuditService. Who may read or prune the log is
+// the policy engine's decision (iam.audit.read, iam.audit.prune on root),
+// like every other IAM permission, so it can be granted without making
+// someone an identity administrator.
 type Audit struct {
 	auth *auth.Service
+	az   *authz.Authorizer
 	log  *audit.Log
 	slog *slog.Logger
 }
@@ -26,23 +32,31 @@ type Audit struct {
 var _ iamv1connect.AuditServiceHandler = (*Audit)(nil)
 
 // NewAudit returns the AuditService implementation.
-func NewAudit(svc *auth.Service, l *audit.Log, log *slog.Logger) *Audit {
-	return &Audit{auth: svc, log: l, slog: log}
+func NewAudit(svc *auth.Service, az *authz.Authorizer, l *audit.Log, log *slog.Logger) *Audit {
+	return &Audit{auth: svc, az: az, log: l, slog: log}
 }
 
-func (a *Audit) admin(ctx context.Context, h http.Header) error {
+// allowed authenticates the caller and asks the engine for perm on root.
+// fresh bypasses the decision cache (for prune, which cannot be undone).
+// The returned context carries the caller for audit attribution.
+func (a *Audit) allowed(ctx context.Context, h http.Header, peer, perm string, fresh bool) (context.Context, error) {
 	p, err := authenticate(ctx, a.auth, a.slog, h)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ok, err := a.auth.IsAdmin(ctx, p)
+	q := &authz.Query{Principal: memberOf(p), Permission: perm, Resource: policy.Root, SourceIP: peerIP(peer)}
+	if fresh {
+		q.MinRevision = a.az.Index().Revision()
+	}
+	d, _, err := a.az.Authorize(ctx, q)
 	if err != nil {
-		return toConnectError(ctx, a.slog, err)
+		return nil, authzError(ctx, a.slog, err)
 	}
-	if !ok {
-		return connect.NewError(connect.CodePermissionDenied, errors.New("administrator rights required"))
+	if !d.Allowed {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New(perm+" on "+policy.Root+" required"))
 	}
-	return nil
+	return audit.WithRequest(ctx, audit.Request{Principal: q.Principal, SourceIP: q.SourceIP,
+		RequestID: h.Get("X-Request-Id")}), nil
 }
 
 func (a *Audit) fail(ctx context.Context, err error) error {
@@ -54,7 +68,8 @@ func (a *Audit) fail(ctx context.Context, err error) error {
 
 // QueryAudit returns one page of matching records.
 func (a *Audit) QueryAudit(ctx context.Context, req *connect.Request[iamv1.QueryAuditRequest]) (*connect.Response[iamv1.QueryAuditResponse], error) {
-	if err := a.admin(ctx, req.Header()); err != nil {
+	ctx, err := a.allowed(ctx, req.Header(), req.Peer().Addr, policy.PermAuditRead, false)
+	if err != nil {
 		return nil, err
 	}
 	m := req.Msg
@@ -79,7 +94,8 @@ func (a *Audit) QueryAudit(ctx context.Context, req *connect.Request[iamv1.Query
 
 // VerifyAudit walks the chain and its checkpoints.
 func (a *Audit) VerifyAudit(ctx context.Context, req *connect.Request[iamv1.VerifyAuditRequest]) (*connect.Response[iamv1.VerifyAuditResponse], error) {
-	if err := a.admin(ctx, req.Header()); err != nil {
+	ctx, err := a.allowed(ctx, req.Header(), req.Peer().Addr, policy.PermAuditRead, false)
+	if err != nil {
 		return nil, err
 	}
 	rep, err := a.log.Verify(ctx)
@@ -94,16 +110,34 @@ func (a *Audit) VerifyAudit(ctx context.Context, req *connect.Request[iamv1.Veri
 
 // ExportAudit streams records from from_seq on.
 func (a *Audit) ExportAudit(ctx context.Context, req *connect.Request[iamv1.ExportAuditRequest], stream *connect.ServerStream[iamv1.ExportAuditResponse]) error {
-	if err := a.admin(ctx, req.Header()); err != nil {
+	ctx, err := a.allowed(ctx, req.Header(), req.Peer().Addr, policy.PermAuditRead, false)
+	if err != nil {
 		return err
 	}
-	err := a.log.Export(ctx, req.Msg.GetFromSeq(), func(r *audit.Record) error {
+	err = a.log.Export(ctx, req.Msg.GetFromSeq(), func(r *audit.Record) error {
 		return stream.Send(&iamv1.ExportAuditResponse{Record: auditPB(r)})
 	})
 	if err != nil {
 		return a.fail(ctx, err)
 	}
 	return nil
+}
+
+// PruneAudit drops records through a signed checkpoint; the log records
+// the prune (or the refusal) itself.
+func (a *Audit) PruneAudit(ctx context.Context, req *connect.Request[iamv1.PruneAuditRequest]) (*connect.Response[iamv1.PruneAuditResponse], error) {
+	ctx, err := a.allowed(ctx, req.Header(), req.Peer().Addr, policy.PermAuditPrune, true)
+	if err != nil {
+		return nil, err
+	}
+	n, at, err := a.log.Prune(ctx, req.Msg.GetThroughSeq())
+	if errors.Is(err, audit.ErrNoCheckpoint) {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, audit.ErrNoCheckpoint)
+	}
+	if err != nil {
+		return nil, a.fail(ctx, err)
+	}
+	return connect.NewResponse(&iamv1.PruneAuditResponse{Pruned: uint64(n), ThroughSeq: at}), nil
 }
 
 func auditPB(r *audit.Record) *iamv1.AuditRecord {

@@ -188,7 +188,7 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 		authzAPI := api.NewAuthz(svc, az, log)
 		srv.Mount(iamv1connect.NewAuthzServiceHandler(authzAPI, srv.HandlerOptions()...))
 		srv.Mount(iamv1connect.NewPolicyServiceHandler(api.NewPolicy(authzAPI), srv.HandlerOptions()...))
-		srv.Mount(iamv1connect.NewAuditServiceHandler(api.NewAudit(svc, auditLog, log), srv.HandlerOptions()...))
+		srv.Mount(iamv1connect.NewAuditServiceHandler(api.NewAudit(svc, az, auditLog, log), srv.HandlerOptions()...))
 		oauth.New(svc, log).Register(srv.HandleHTTP)
 		// Keys are loaded before serving starts, so readiness only has to
 		// follow the store.

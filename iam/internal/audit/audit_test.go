@@ -174,24 +174,34 @@ func TestRetentionBehindCheckpoint(t *testing.T) {
 	st, l := openLog(t, Config{})
 	ctx := context.Background()
 	fill(t, l, 10)
-	if _, err := l.Prune(ctx, 5); !errors.Is(err, ErrNoCheckpoint) {
-		t.Fatalf("prune without checkpoint: %v", err)
+	if _, _, err := l.Prune(ctx, 0); !errors.Is(err, ErrNoCheckpoint) {
+		t.Fatalf("prune without any checkpoint: %v", err)
 	}
+	// The refused prune is itself a record (11).
 	cp, err := l.Checkpoint(ctx)
-	if err != nil || cp.Seq != 10 {
+	if err != nil || cp.Seq != 11 {
 		t.Fatalf("checkpoint %+v %v", cp, err)
 	}
-	fill(t, l, 5)
-	if n, err := l.Prune(ctx, 10); err != nil || n != 10 {
-		t.Fatalf("prune: %d %v", n, err)
+	if _, _, err := l.Prune(ctx, 5); !errors.Is(err, ErrNoCheckpoint) {
+		t.Fatalf("prune without checkpoint at 5: %v", err)
+	}
+	fill(t, l, 4) // 12 is the refused prune, then 13-16
+	pctx := WithRequest(ctx, Request{Principal: "user:usr_pruner", SourceIP: "10.0.0.9"})
+	if n, at, err := l.Prune(pctx, 11); err != nil || n != 11 || at != 11 {
+		t.Fatalf("prune: %d %d %v", n, at, err)
 	}
 	rep := verify(t, l)
-	if !rep.OK || rep.From != 11 || rep.Records != 5 || rep.Checkpoints != 1 {
+	if !rep.OK || rep.From != 12 || rep.Records != 6 || rep.Checkpoints != 1 {
 		t.Fatalf("after prune: %+v", rep)
 	}
+	recs, _, err := l.Query(ctx, Filter{Action: ActionPrune})
+	if err != nil || len(recs) != 2 || recs[0].Outcome != OutcomeFailure || recs[1].Outcome != OutcomeSuccess ||
+		recs[1].Principal != "user:usr_pruner" || recs[1].Seq != 17 || !strings.Contains(recs[1].Reason, "pruned 11 records") {
+		t.Fatalf("prune records: %+v %v", recs, err)
+	}
 	// Deleting the first record after the checkpoint is still caught.
-	tamper(t, st, func(b *bolt.Bucket) { _ = b.Delete(seqKey(11)) })
-	if rep := verify(t, l); rep.OK || rep.BrokenSeq != 12 && rep.BrokenSeq != 11 {
+	tamper(t, st, func(b *bolt.Bucket) { _ = b.Delete(seqKey(12)) })
+	if rep := verify(t, l); rep.OK || rep.BrokenSeq != 13 && rep.BrokenSeq != 12 {
 		t.Fatalf("after prune and delete: %+v", rep)
 	}
 }
@@ -470,5 +480,29 @@ func TestDecisionBatchWriter(t *testing.T) {
 	}
 	if rep := verify(t, l); !rep.OK {
 		t.Fatalf("verify: %+v", rep)
+	}
+}
+
+// TestSealIsCanonical: the spliced encoding is byte for byte what the
+// verifier recomputes, for values that need JSON escaping too.
+func TestSealIsCanonical(t *testing.T) {
+	for _, r := range []Record{
+		{Seq: 1, ID: recordID(1), Time: "2026-01-01T00:00:00Z", Principal: "user:a", Action: "x.y.z", Resource: "orgs/o", Outcome: OutcomeDeny, PrevHash: zeroHash},
+		{Seq: 1 << 40, ID: recordID(1 << 40), Time: "2026-01-01T00:00:00Z", Principal: "<&>\"\\\u2028é", Action: "a", Resource: "r", Outcome: OutcomeAllow, Reason: "q\n", PrevHash: zeroHash},
+	} {
+		raw := r.seal()
+		want := r.computeHash()
+		if r.Hash != want {
+			t.Fatalf("seal hash %s, recomputed %s", r.Hash, want)
+		}
+		if string(raw) != string(r.encode()) {
+			t.Fatalf("sealed bytes differ from encode:\n%s\n%s", raw, r.encode())
+		}
+		if got, err := decodeRecord(raw); err != nil || got.Hash != want {
+			t.Fatalf("decode: %v %+v", err, got)
+		}
+	}
+	if recordID(0x1f) != "ev_000000000000001f" {
+		t.Fatalf("recordID: %s", recordID(0x1f))
 	}
 }

@@ -146,10 +146,9 @@ func (l *Log) AppendTx(tx *bolt.Tx, r Record) error {
 	}
 	seq, prev := head(tx)
 	r.Seq = seq + 1
-	r.ID = fmt.Sprintf("ev_%016x", r.Seq)
+	r.ID = recordID(r.Seq)
 	r.PrevHash = prev
-	r.Hash = r.computeHash()
-	if err := tx.Bucket(bktLog).Put(seqKey(r.Seq), r.encode()); err != nil {
+	if err := tx.Bucket(bktLog).Put(seqKey(r.Seq), r.seal()); err != nil {
 		return fmt.Errorf("audit: append: %w", err)
 	}
 	h := append(seqKey(r.Seq), r.Hash...)
@@ -161,6 +160,14 @@ func (l *Log) AppendTx(tx *bolt.Tx, r Record) error {
 		l.written.Add(context.Background(), 1)
 	})
 	return nil
+}
+
+// recordID is "ev_" and the sequence as 16 hex digits.
+func recordID(seq uint64) string {
+	var b [19]byte
+	copy(b[:], "ev_")
+	hex.Encode(b[3:], seqKey(seq))
+	return string(b[:])
 }
 
 // Append records r in a transaction of its own.

@@ -71,26 +71,49 @@ func (l *Log) RunCheckpoints(ctx context.Context, every time.Duration) {
 // ErrNoCheckpoint refuses a prune not covered by a signed checkpoint.
 var ErrNoCheckpoint = errors.New("audit: prune point is not covered by a signed checkpoint")
 
+// ActionPrune is the action of the record every prune leaves.
+const ActionPrune = "iam.audit.prune"
+
 // Prune drops records up to and including through, which must be the
-// sequence of a stored checkpoint, so verification can start from it.
-func (l *Log) Prune(ctx context.Context, through uint64) (n int, err error) {
+// sequence of a stored checkpoint (0: the newest one), so verification can
+// start from it. The prune is recorded in the same transaction, attributed
+// to the caller in ctx (see WithRequest); a refused prune is recorded as a
+// failure. It returns the records dropped and the checkpoint used.
+func (l *Log) Prune(ctx context.Context, through uint64) (n int, at uint64, err error) {
+	rec := FromContext(ctx, Record{Action: ActionPrune, Resource: "iam/audit"})
+	if rec.Principal == "" {
+		rec.Principal = "iam"
+	}
 	err = l.db.UpdateTx(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bktCheckpoints).Get(seqKey(through)) == nil {
+		n, at = 0, through
+		if at == 0 {
+			k, _ := tx.Bucket(bktCheckpoints).Cursor().Last()
+			if k == nil {
+				return ErrNoCheckpoint
+			}
+			at = binary.BigEndian.Uint64(k)
+		}
+		if tx.Bucket(bktCheckpoints).Get(seqKey(at)) == nil {
 			return ErrNoCheckpoint
 		}
 		c := tx.Bucket(bktLog).Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= at; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}
 			n++
 		}
-		return nil
+		rec.Outcome, rec.Reason = OutcomeSuccess, fmt.Sprintf("pruned %d records through checkpoint %d", n, at)
+		return l.AppendTx(tx, rec)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("audit: prune: %w", err)
+	if errors.Is(err, ErrNoCheckpoint) {
+		rec.Outcome, rec.Reason = OutcomeFailure, fmt.Sprintf("no signed checkpoint at %d", through)
+		_ = l.Append(context.WithoutCancel(ctx), rec)
 	}
-	return n, nil
+	if err != nil {
+		return 0, 0, fmt.Errorf("audit: prune: %w", err)
+	}
+	return n, at, nil
 }
 
 // Report is the outcome of Verify.

@@ -126,6 +126,9 @@ type RPCOptions struct {
 	// HTTP1 uses HTTP/1.1 connections (one per concurrent call) and the
 	// Connect protocol.
 	HTTP1 bool
+	// GET sends Authorize as a Connect GET request (the method has no side
+	// effects): one HEADERS frame, no request body.
+	GET bool
 }
 
 // RPCAsk returns an Ask that calls Authorize over loopback as the seeded
@@ -138,7 +141,10 @@ func RPCAsk(ctx context.Context, s *Server, sd *Seeded, o RPCOptions) (Ask, erro
 	clients := make([]iamv1connect.AuthzServiceClient, max(o.Conns, 1))
 	for i := range clients {
 		var opts []connect.ClientOption
-		if !o.Connect && !o.HTTP1 {
+		switch {
+		case o.GET:
+			opts = append(opts, connect.WithHTTPGet(), connect.WithHTTPGetMaxURLSize(4096, true))
+		case !o.Connect && !o.HTTP1:
 			opts = append(opts, connect.WithGRPC())
 		}
 		hc := h2c()

@@ -18,10 +18,11 @@ func (a *app) auditClient() iamv1connect.AuditServiceClient {
 	return iamv1connect.NewAuditServiceClient(a.http, a.server)
 }
 
-// auditCmd reads the audit log: query, verify, export.
+// auditCmd reads the audit log (query, verify, export) and applies
+// retention (prune).
 func (a *app) auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Query, verify and export the audit log"}
-	cmd.AddCommand(a.auditQueryCmd(), a.auditVerifyCmd(), a.auditExportCmd())
+	cmd := &cobra.Command{Use: "audit", Short: "Query, verify, export and prune the audit log"}
+	cmd.AddCommand(a.auditQueryCmd(), a.auditVerifyCmd(), a.auditExportCmd(), a.auditPruneCmd())
 	return cmd
 }
 
@@ -154,5 +155,24 @@ func (a *app) auditExportCmd() *cobra.Command {
 			return nil
 		}}
 	cmd.Flags().Uint64Var(&from, "from", 1, "first record sequence to export")
+	return cmd
+}
+
+func (a *app) auditPruneCmd() *cobra.Command {
+	var through uint64
+	cmd := &cobra.Command{Use: "prune", Short: "Drop the oldest records through a signed checkpoint (retention)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			req, err := authed(c.Context(), a, &iamv1.PruneAuditRequest{ThroughSeq: through})
+			if err != nil {
+				return err
+			}
+			resp, err := a.auditClient().PruneAudit(c.Context(), req)
+			if err != nil {
+				return fmt.Errorf("audit prune: %w", err)
+			}
+			r := resp.Msg
+			return a.print(r, []string{"PRUNED", "THROUGH"}, [][]string{{fmt.Sprint(r.GetPruned()), fmt.Sprint(r.GetThroughSeq())}})
+		}}
+	cmd.Flags().Uint64Var(&through, "through", 0, "sequence of a signed checkpoint to prune through (0: the newest checkpoint)")
 	return cmd
 }

@@ -42,6 +42,10 @@ const (
 	PermDenyPoliciesSet = "iam.denyPolicies.set"
 	PermAuthzCheck      = "iam.authz.check"
 	PermAuthzExplain    = "iam.authz.explain"
+	// PermAuditRead (query, verify, export) and PermAuditPrune (retention)
+	// are checked on Root.
+	PermAuditRead  = "iam.audit.read"
+	PermAuditPrune = "iam.audit.prune"
 )
 
 // BuiltinRoles returns the built-in roles, sorted by name. They are
@@ -52,6 +56,8 @@ func BuiltinRoles() []*store.Role {
 		{Name: RolePrefix + "iam.authorizer", Title: "Authorizer",
 			Description: "For trusted services: ask and explain decisions about other principals.",
 			Permissions: []string{PermAuthzCheck, PermAuthzExplain}},
+		{Name: RolePrefix + "iam.auditor", Title: "Auditor",
+			Description: "Read and verify the audit log (not prune it).", Permissions: []string{PermAuditRead}},
 	}
 	for _, c := range serviceCatalog {
 		out = append(out,

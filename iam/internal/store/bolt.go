@@ -885,9 +885,16 @@ func (s *Bolt) SaveKeyring(ctx context.Context, data []byte) error {
 
 // --- bootstrap and maintenance ---
 
-// Bootstrap creates the first administrator once.
+// Bootstrap creates the first administrator once. Each of its changes
+// (user, group, membership) goes through the identity hook in the same
+// transaction, so the first administrator is audited like any other.
 func (s *Bolt) Bootstrap(ctx context.Context, admin *User, admins *Group, now time.Time) (done bool, err error) {
+	s.identity.mu.RLock()
+	hook := s.identity.hook
+	s.identity.mu.RUnlock()
+	var changes []IdentityChange
 	err = s.update(ctx, func(tx *bolt.Tx) error {
+		changes = changes[:0]
 		if tx.Bucket(bktMeta).Get(keyBootstrapped) != nil {
 			return nil
 		}
@@ -895,6 +902,7 @@ func (s *Bolt) Bootstrap(ctx context.Context, admin *User, admins *Group, now ti
 		if err := createTx(tx, userKind, admin); err != nil {
 			return err
 		}
+		changes = append(changes, IdentityChange{Action: "iam.users.create", Target: admin.ID, Detail: "bootstrap"})
 		// The group may already exist if an operator created it before the
 		// first start (not possible today, but harmless to handle).
 		if id := tx.Bucket(bktGroupsByName).Get([]byte(admins.Name)); id != nil {
@@ -905,12 +913,22 @@ func (s *Bolt) Bootstrap(ctx context.Context, admin *User, admins *Group, now ti
 			*admins = *g
 		} else if err := createTx(tx, groupKind, admins); err != nil {
 			return err
+		} else {
+			changes = append(changes, IdentityChange{Action: "iam.groups.create", Target: admins.ID, Detail: "bootstrap"})
 		}
 		g, err := changeMembershipTx(tx, admins.ID, "", admin.ID, true)
 		if err != nil {
 			return err
 		}
 		*admins = *g
+		changes = append(changes, IdentityChange{Action: "iam.groups.addMember", Target: admins.ID, Detail: admin.ID})
+		if hook != nil {
+			for _, c := range changes {
+				if err := hook(ctx, tx, c); err != nil {
+					return err
+				}
+			}
+		}
 		done = true
 		return tx.Bucket(bktMeta).Put(keyBootstrapped, []byte(now.UTC().Format(time.RFC3339)))
 	})

@@ -547,6 +547,106 @@ func (x *ExportAuditResponse) GetRecord() *AuditRecord {
 	return nil
 }
 
+type PruneAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// through_seq must be the sequence of a signed checkpoint; records up to
+	// and including it are dropped. 0 means the newest checkpoint.
+	ThroughSeq    uint64 `protobuf:"varint,1,opt,name=through_seq,json=throughSeq,proto3" json:"through_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneAuditRequest) Reset() {
+	*x = PruneAuditRequest{}
+	mi := &file_iam_v1_audit_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneAuditRequest) ProtoMessage() {}
+
+func (x *PruneAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iam_v1_audit_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneAuditRequest.ProtoReflect.Descriptor instead.
+func (*PruneAuditRequest) Descriptor() ([]byte, []int) {
+	return file_iam_v1_audit_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PruneAuditRequest) GetThroughSeq() uint64 {
+	if x != nil {
+		return x.ThroughSeq
+	}
+	return 0
+}
+
+type PruneAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pruned is the number of records dropped; through_seq the checkpoint
+	// they were dropped through.
+	Pruned        uint64 `protobuf:"varint,1,opt,name=pruned,proto3" json:"pruned,omitempty"`
+	ThroughSeq    uint64 `protobuf:"varint,2,opt,name=through_seq,json=throughSeq,proto3" json:"through_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneAuditResponse) Reset() {
+	*x = PruneAuditResponse{}
+	mi := &file_iam_v1_audit_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneAuditResponse) ProtoMessage() {}
+
+func (x *PruneAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iam_v1_audit_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneAuditResponse.ProtoReflect.Descriptor instead.
+func (*PruneAuditResponse) Descriptor() ([]byte, []int) {
+	return file_iam_v1_audit_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PruneAuditResponse) GetPruned() uint64 {
+	if x != nil {
+		return x.Pruned
+	}
+	return 0
+}
+
+func (x *PruneAuditResponse) GetThroughSeq() uint64 {
+	if x != nil {
+		return x.ThroughSeq
+	}
+	return 0
+}
+
 var File_iam_v1_audit_proto protoreflect.FileDescriptor
 
 const file_iam_v1_audit_proto_rawDesc = "" +
@@ -596,12 +696,21 @@ const file_iam_v1_audit_proto_rawDesc = "" +
 	"\x12ExportAuditRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\"B\n" +
 	"\x13ExportAuditResponse\x12+\n" +
-	"\x06record\x18\x01 \x01(\v2\x13.iam.v1.AuditRecordR\x06record2\xe5\x01\n" +
+	"\x06record\x18\x01 \x01(\v2\x13.iam.v1.AuditRecordR\x06record\"4\n" +
+	"\x11PruneAuditRequest\x12\x1f\n" +
+	"\vthrough_seq\x18\x01 \x01(\x04R\n" +
+	"throughSeq\"M\n" +
+	"\x12PruneAuditResponse\x12\x16\n" +
+	"\x06pruned\x18\x01 \x01(\x04R\x06pruned\x12\x1f\n" +
+	"\vthrough_seq\x18\x02 \x01(\x04R\n" +
+	"throughSeq2\xaa\x02\n" +
 	"\fAuditService\x12C\n" +
 	"\n" +
 	"QueryAudit\x12\x19.iam.v1.QueryAuditRequest\x1a\x1a.iam.v1.QueryAuditResponse\x12F\n" +
 	"\vVerifyAudit\x12\x1a.iam.v1.VerifyAuditRequest\x1a\x1b.iam.v1.VerifyAuditResponse\x12H\n" +
-	"\vExportAudit\x12\x1a.iam.v1.ExportAuditRequest\x1a\x1b.iam.v1.ExportAuditResponse0\x01B\x81\x01\n" +
+	"\vExportAudit\x12\x1a.iam.v1.ExportAuditRequest\x1a\x1b.iam.v1.ExportAuditResponse0\x01\x12C\n" +
+	"\n" +
+	"PruneAudit\x12\x19.iam.v1.PruneAuditRequest\x1a\x1a.iam.v1.PruneAuditResponseB\x81\x01\n" +
 	"\n" +
 	"com.iam.v1B\n" +
 	"AuditProtoP\x01Z.github.com/photoncloud/core/proto/iam/v1;iamv1\xa2\x02\x03IXX\xaa\x02\x06Iam.V1\xca\x02\x06Iam\\V1\xe2\x02\x12Iam\\V1\\GPBMetadata\xea\x02\aIam::V1b\x06proto3"
@@ -618,7 +727,7 @@ func file_iam_v1_audit_proto_rawDescGZIP() []byte {
 	return file_iam_v1_audit_proto_rawDescData
 }
 
-var file_iam_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_iam_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_iam_v1_audit_proto_goTypes = []any{
 	(*AuditRecord)(nil),           // 0: iam.v1.AuditRecord
 	(*QueryAuditRequest)(nil),     // 1: iam.v1.QueryAuditRequest
@@ -627,22 +736,26 @@ var file_iam_v1_audit_proto_goTypes = []any{
 	(*VerifyAuditResponse)(nil),   // 4: iam.v1.VerifyAuditResponse
 	(*ExportAuditRequest)(nil),    // 5: iam.v1.ExportAuditRequest
 	(*ExportAuditResponse)(nil),   // 6: iam.v1.ExportAuditResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*PruneAuditRequest)(nil),     // 7: iam.v1.PruneAuditRequest
+	(*PruneAuditResponse)(nil),    // 8: iam.v1.PruneAuditResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_iam_v1_audit_proto_depIdxs = []int32{
-	7, // 0: iam.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	7, // 1: iam.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
-	7, // 2: iam.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
+	9, // 0: iam.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	9, // 1: iam.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
+	9, // 2: iam.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
 	0, // 3: iam.v1.QueryAuditResponse.records:type_name -> iam.v1.AuditRecord
 	0, // 4: iam.v1.ExportAuditResponse.record:type_name -> iam.v1.AuditRecord
 	1, // 5: iam.v1.AuditService.QueryAudit:input_type -> iam.v1.QueryAuditRequest
 	3, // 6: iam.v1.AuditService.VerifyAudit:input_type -> iam.v1.VerifyAuditRequest
 	5, // 7: iam.v1.AuditService.ExportAudit:input_type -> iam.v1.ExportAuditRequest
-	2, // 8: iam.v1.AuditService.QueryAudit:output_type -> iam.v1.QueryAuditResponse
-	4, // 9: iam.v1.AuditService.VerifyAudit:output_type -> iam.v1.VerifyAuditResponse
-	6, // 10: iam.v1.AuditService.ExportAudit:output_type -> iam.v1.ExportAuditResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
+	7, // 8: iam.v1.AuditService.PruneAudit:input_type -> iam.v1.PruneAuditRequest
+	2, // 9: iam.v1.AuditService.QueryAudit:output_type -> iam.v1.QueryAuditResponse
+	4, // 10: iam.v1.AuditService.VerifyAudit:output_type -> iam.v1.VerifyAuditResponse
+	6, // 11: iam.v1.AuditService.ExportAudit:output_type -> iam.v1.ExportAuditResponse
+	8, // 12: iam.v1.AuditService.PruneAudit:output_type -> iam.v1.PruneAuditResponse
+	9, // [9:13] is the sub-list for method output_type
+	5, // [5:9] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name
 	5, // [5:5] is the sub-list for extension extendee
 	0, // [0:5] is the sub-list for field type_name
@@ -659,7 +772,7 @@ func file_iam_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iam_v1_audit_proto_rawDesc), len(file_iam_v1_audit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	// AuditServiceExportAuditProcedure is the fully-qualified name of the AuditService's ExportAudit
 	// RPC.
 	AuditServiceExportAuditProcedure = "/iam.v1.AuditService/ExportAudit"
+	// AuditServicePruneAuditProcedure is the fully-qualified name of the AuditService's PruneAudit RPC.
+	AuditServicePruneAuditProcedure = "/iam.v1.AuditService/PruneAudit"
 )
 
 // AuditServiceClient is a client for the iam.v1.AuditService service.
@@ -52,6 +54,10 @@ type AuditServiceClient interface {
 	// ExportAudit streams every record from from_seq on; a client resumes
 	// after a broken stream with from_seq = last received seq + 1.
 	ExportAudit(context.Context, *connect.Request[v1.ExportAuditRequest]) (*connect.ServerStreamForClient[v1.ExportAuditResponse], error)
+	// PruneAudit drops the oldest records through a signed checkpoint
+	// (retention), so verification still starts from a signed chain head.
+	// The prune is itself recorded, in the same write.
+	PruneAudit(context.Context, *connect.Request[v1.PruneAuditRequest]) (*connect.Response[v1.PruneAuditResponse], error)
 }
 
 // NewAuditServiceClient constructs a client for the iam.v1.AuditService service. By default, it
@@ -83,6 +89,12 @@ func NewAuditServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(auditServiceMethods.ByName("ExportAudit")),
 			connect.WithClientOptions(opts...),
 		),
+		pruneAudit: connect.NewClient[v1.PruneAuditRequest, v1.PruneAuditResponse](
+			httpClient,
+			baseURL+AuditServicePruneAuditProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("PruneAudit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -91,6 +103,7 @@ type auditServiceClient struct {
 	queryAudit  *connect.Client[v1.QueryAuditRequest, v1.QueryAuditResponse]
 	verifyAudit *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
 	exportAudit *connect.Client[v1.ExportAuditRequest, v1.ExportAuditResponse]
+	pruneAudit  *connect.Client[v1.PruneAuditRequest, v1.PruneAuditResponse]
 }
 
 // QueryAudit calls iam.v1.AuditService.QueryAudit.
@@ -108,6 +121,11 @@ func (c *auditServiceClient) ExportAudit(ctx context.Context, req *connect.Reque
 	return c.exportAudit.CallServerStream(ctx, req)
 }
 
+// PruneAudit calls iam.v1.AuditService.PruneAudit.
+func (c *auditServiceClient) PruneAudit(ctx context.Context, req *connect.Request[v1.PruneAuditRequest]) (*connect.Response[v1.PruneAuditResponse], error) {
+	return c.pruneAudit.CallUnary(ctx, req)
+}
+
 // AuditServiceHandler is an implementation of the iam.v1.AuditService service.
 type AuditServiceHandler interface {
 	// QueryAudit returns one page of records matching the filter, in order.
@@ -117,6 +135,10 @@ type AuditServiceHandler interface {
 	// ExportAudit streams every record from from_seq on; a client resumes
 	// after a broken stream with from_seq = last received seq + 1.
 	ExportAudit(context.Context, *connect.Request[v1.ExportAuditRequest], *connect.ServerStream[v1.ExportAuditResponse]) error
+	// PruneAudit drops the oldest records through a signed checkpoint
+	// (retention), so verification still starts from a signed chain head.
+	// The prune is itself recorded, in the same write.
+	PruneAudit(context.Context, *connect.Request[v1.PruneAuditRequest]) (*connect.Response[v1.PruneAuditResponse], error)
 }
 
 // NewAuditServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -144,6 +166,12 @@ func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(auditServiceMethods.ByName("ExportAudit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	auditServicePruneAuditHandler := connect.NewUnaryHandler(
+		AuditServicePruneAuditProcedure,
+		svc.PruneAudit,
+		connect.WithSchema(auditServiceMethods.ByName("PruneAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/iam.v1.AuditService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuditServiceQueryAuditProcedure:
@@ -152,6 +180,8 @@ func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOpti
 			auditServiceVerifyAuditHandler.ServeHTTP(w, r)
 		case AuditServiceExportAuditProcedure:
 			auditServiceExportAuditHandler.ServeHTTP(w, r)
+		case AuditServicePruneAuditProcedure:
+			auditServicePruneAuditHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -171,4 +201,8 @@ func (UnimplementedAuditServiceHandler) VerifyAudit(context.Context, *connect.Re
 
 func (UnimplementedAuditServiceHandler) ExportAudit(context.Context, *connect.Request[v1.ExportAuditRequest], *connect.ServerStream[v1.ExportAuditResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("iam.v1.AuditService.ExportAudit is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) PruneAudit(context.Context, *connect.Request[v1.PruneAuditRequest]) (*connect.Response[v1.PruneAuditResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("iam.v1.AuditService.PruneAudit is not implemented"))
 }
