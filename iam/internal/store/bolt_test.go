@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T) *Bolt {
@@ -176,5 +178,37 @@ func TestKeyringAndBootstrapPersist(t *testing.T) {
 	}
 	if ok, _ := s.IsGroupMember(ctx, "grp_a", "usr_a"); !ok {
 		t.Fatal("bootstrap membership missing")
+	}
+}
+
+// TestBootstrapGoesThroughTheIdentityHook: the first administrator, the
+// admins group and the membership each reach the hook inside the bootstrap
+// transaction, and a failing hook leaves no administrator behind (and
+// bootstrap still to do).
+func TestBootstrapGoesThroughTheIdentityHook(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	s.SetIdentityHook(func(context.Context, *bolt.Tx, IdentityChange) error { return errors.New("audit unavailable") })
+	if _, err := s.Bootstrap(ctx, &User{ID: "usr_a", Name: "admin"}, &Group{ID: "grp_a", Name: "admins"}, time.Now()); err == nil {
+		t.Fatal("bootstrap succeeded although its hook failed")
+	}
+	if _, err := s.GetUser(ctx, "usr_a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("administrator exists without its record: %v", err)
+	}
+	var got []string
+	s.SetIdentityHook(func(_ context.Context, tx *bolt.Tx, c IdentityChange) error {
+		if tx.Bucket(bktUsers).Get([]byte("usr_a")) == nil {
+			return errors.New("hook ran outside the bootstrap transaction")
+		}
+		got = append(got, c.Action+" "+c.Target+" "+c.Detail)
+		return nil
+	})
+	done, err := s.Bootstrap(ctx, &User{ID: "usr_a", Name: "admin"}, &Group{ID: "grp_a", Name: "admins"}, time.Now())
+	if err != nil || !done {
+		t.Fatalf("bootstrap: %v %v", done, err)
+	}
+	want := []string{"iam.users.create usr_a bootstrap", "iam.groups.create grp_a bootstrap", "iam.groups.addMember grp_a usr_a"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("hook saw %q, want %q", got, want)
 	}
 }
