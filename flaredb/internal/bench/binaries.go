@@ -29,8 +29,9 @@ func (b *Binaries) Remove() {
 
 // BuildBinaries builds Chainfire, the FlareDB store and PD from the
 // workspace, and etcd from the version chainfire/etcdcompat pins (outside
-// the workspace, as that module's own harness does). $ETCD_BIN and
-// $CHAINFIRE_BIN, when set, are used instead of building.
+// the workspace, as that module's own harness does). $ETCD_BIN,
+// $CHAINFIRE_BIN, $FLAREDB_BIN and $FLAREDB_PD_BIN, when set, are used
+// instead of building (to compare an older store, say).
 func BuildBinaries(ctx context.Context, root string) (*Binaries, error) {
 	dir, err := os.MkdirTemp("", "flaredb-bench-bin-")
 	if err != nil {
@@ -45,8 +46,8 @@ func BuildBinaries(ctx context.Context, root string) (*Binaries, error) {
 		pkg    string
 		noWork bool
 	}{
-		{&b.Store, "", "flaredb", ".", "./flaredb/cmd/flaredb", false},
-		{&b.PD, "", "flaredb-pd", ".", "./flaredb/cmd/flaredb-pd", false},
+		{&b.Store, "FLAREDB_BIN", "flaredb", ".", "./flaredb/cmd/flaredb", false},
+		{&b.PD, "FLAREDB_PD_BIN", "flaredb-pd", ".", "./flaredb/cmd/flaredb-pd", false},
 		{&b.Chainfire, "CHAINFIRE_BIN", "chainfire", ".", "./chainfire/cmd/chainfire", false},
 		{&b.Etcd, "ETCD_BIN", "etcd", "chainfire/etcdcompat", "go.etcd.io/etcd/server/v3", true},
 	}

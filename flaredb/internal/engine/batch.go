@@ -14,7 +14,8 @@ import (
 // safe for concurrent use and must be closed.
 type Batch struct {
 	View
-	b *pebble.Batch
+	b           *pebble.Batch
+	applyNoSync bool
 }
 
 // PutData sets userKey to value.
@@ -71,6 +72,19 @@ func (b *Batch) Empty() bool { return b.b.Empty() }
 // so a committed batch survives a crash.
 func (b *Batch) Commit() error {
 	if err := b.b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("engine: commit: %w", err)
+	}
+	return nil
+}
+
+// CommitApply commits a batch of applied Raft entries: like Commit, or
+// without waiting for the fsync when the engine was opened with
+// ApplyNoSync (still atomic: after a crash all of the batch or none).
+func (b *Batch) CommitApply() error {
+	if !b.applyNoSync {
+		return b.Commit()
+	}
+	if err := b.b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("engine: commit: %w", err)
 	}
 	return nil

@@ -101,7 +101,10 @@ func (r *Replica) commit(b *engine.Batch, a *applier) error {
 		r.publishLocked(a.state, a.apply)
 		return nil
 	}
-	if err := b.Commit(); err != nil {
+	// Data only: the Raft log can replay it, so the engine may skip the
+	// fsync (engine.Options.ApplyNoSync). Range and peer changes above
+	// stay synced: the store acts on them (child groups, PD reports).
+	if err := b.CommitApply(); err != nil {
 		return err
 	}
 	r.setState(a.state, a.apply)

@@ -81,6 +81,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if rep == nil {
 		return nil, fmt.Errorf("region %d: no data to snapshot yet", f.peer.regionID)
 	}
+	// Raft drops the log up to this snapshot once it is saved: everything
+	// applied so far must be durable first (applies skip the fsync).
+	if err := f.peer.store.eng.Sync(); err != nil {
+		return nil, err
+	}
 	s, err := rep.Snapshot()
 	if err != nil {
 		return nil, err

@@ -133,7 +133,9 @@ func Open(cfg Config, pd PDClient) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: data dir: %w", err)
 	}
-	eng, err := engine.Open(filepath.Join(cfg.DataDir, "engine"), cfg.Engine)
+	eo := cfg.Engine
+	eo.ApplyNoSync = true // the Raft log is the durable record; see fsm.Snapshot
+	eng, err := engine.Open(filepath.Join(cfg.DataDir, "engine"), eo)
 	if err != nil {
 		return nil, err
 	}
