@@ -26,6 +26,7 @@ func main() {
 	only := flag.String("only", "", "run only: inprocess or rpc")
 	h1 := flag.Bool("http1", false, "use HTTP/1.1 connections (Connect protocol) instead of HTTP/2")
 	get := flag.Bool("get", false, "send Authorize as Connect GET requests (no request body)")
+	serverBin := flag.String("server-bin", "", "run IAM from this iam binary in a process of its own (reports its CPU separately)")
 	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and server) to this file")
 	flag.Parse()
@@ -43,7 +44,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1, GET: *get}); err != nil {
+	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1, GET: *get}, *serverBin); err != nil {
 		fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -51,12 +52,16 @@ func main() {
 }
 
 func line(name string, r authzbench.Result) {
-	fmt.Printf("%-22s %9.0f decisions/s  p50 %8s  p99 %8s  max %8s  cpu %6.1fµs/decision  allowed %5.1f%%  errors %d\n", name, r.PerSecond(),
+	server := ""
+	if r.ServerCPU > 0 {
+		server = fmt.Sprintf("  server cpu %6.1fµs/decision", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Decisions))
+	}
+	fmt.Printf("%-22s %9.0f decisions/s  p50 %8s  p99 %8s  max %8s  cpu %6.1fµs/decision%s  allowed %5.1f%%  errors %d\n", name, r.PerSecond(),
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
-		float64(r.CPU.Nanoseconds())/1e3/float64(r.Decisions), 100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
+		float64(r.CPU.Nanoseconds())/1e3/float64(r.Decisions), server, 100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
 }
 
-func run(ctx context.Context, n, workers, bindings int, only string, batch int, ro authzbench.RPCOptions) error {
+func run(ctx context.Context, n, workers, bindings int, only string, batch int, ro authzbench.RPCOptions, serverBin string) error {
 	sh := authzbench.DefaultShape()
 	sh.Bindings = bindings
 	fmt.Printf("policy: %d bindings over %d resources, %d users in %d groups, %d%% conditional\n",
@@ -91,7 +96,13 @@ func run(ctx context.Context, n, workers, bindings int, only string, batch int, 
 		if err != nil {
 			return err
 		}
-		srv, sd, err := authzbench.Start(ctx, dir, sh, "--authz-cache-ttl", m.ttl.String())
+		start := authzbench.Start
+		if serverBin != "" {
+			start = func(ctx context.Context, dir string, sh authzbench.Shape, flags ...string) (*authzbench.Server, *authzbench.Seeded, error) {
+				return authzbench.StartExternal(ctx, serverBin, dir, sh, flags...)
+			}
+		}
+		srv, sd, err := start(ctx, dir, sh, "--authz-cache-ttl", m.ttl.String())
 		if err != nil {
 			return err
 		}
@@ -101,12 +112,17 @@ func run(ctx context.Context, n, workers, bindings int, only string, batch int, 
 		}
 		qs := sd.Questions(n, 5, m.ws)
 		authzbench.Run(ctx, qs[:min(n, 5000)], workers, ask)
-		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, ro.Conns, workers), authzbench.Run(ctx, qs, workers, ask))
+		cpu0 := srv.CPU()
+		res := authzbench.Run(ctx, qs, workers, ask)
+		res.ServerCPU = srv.CPU() - cpu0
+		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, ro.Conns, workers), res)
 		if batch > 0 {
+			cpu0 := srv.CPU()
 			res, err := authzbench.RPCBatch(ctx, srv, sd, qs, batch, 4)
 			if err != nil {
 				return err
 			}
+			res.ServerCPU = srv.CPU() - cpu0
 			line(fmt.Sprintf("rpc %s batch of %d", m.name, batch), res)
 		}
 		if err := srv.Stop(); err != nil {

@@ -21,6 +21,9 @@ type Result struct {
 	// and server alike when both run here): unlike throughput, it does
 	// not depend on what else the machine is doing.
 	CPU time.Duration
+	// ServerCPU is the IAM process's CPU time during the run, when it runs
+	// in a process of its own (then CPU is the client's alone).
+	ServerCPU time.Duration
 }
 
 // PerSecond is the throughput.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,7 @@ type Server struct {
 	Base string
 	stop context.CancelFunc
 	done chan error
+	proc *os.Process // when IAM runs in a process of its own
 }
 
 // Start seeds a fresh store in dir and runs IAM on a free loopback port.
