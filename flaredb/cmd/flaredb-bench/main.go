@@ -104,10 +104,14 @@ func run() error {
 	}
 	if io.Regions > 0 {
 		res, err := bench.Idle(ctx, bins, io)
-		if err != nil {
-			return err
+		if res != nil {
+			// Print what was sampled even when regions lost their leaders
+			// during the window: that is part of the cost.
+			if werr := res.WriteTable(os.Stdout); err == nil {
+				err = werr
+			}
 		}
-		return res.WriteTable(os.Stdout)
+		return err
 	}
 	rep, err := bench.Compare(ctx, bins, o)
 	if err != nil {
