@@ -21,7 +21,7 @@ COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker comp
 IMAGE_TAG ?= latest
 GO_TEST_FLAGS ?=
 
-.PHONY: tools generate check-generated lint fmt-check vet test test-unit build images up up-observability down e2e clean
+.PHONY: tools generate check-generated lint fmt-check vet test test-unit test-compat build images up up-observability down e2e clean
 
 ## tools: install the pinned buf and protoc plugins (from tools/go.mod) into .cache/bin
 tools: $(TOOLBIN)/.stamp
@@ -53,8 +53,13 @@ fmt-check:
 vet:
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
 
-## test: generated code fresh, lint, then every module's tests with the race detector
-test: check-generated lint test-unit
+## test: generated code fresh, lint, every module's tests with the race detector, then the etcd
+## compatibility suite (real clientv3/etcdctl against a 3-member Chainfire cluster, ~3 min)
+test: check-generated lint test-unit test-compat
+
+test-compat:
+	cd chainfire/etcdcompat && GOWORK=off go vet ./...
+	$(MAKE) compat
 
 test-unit:
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 10m $(GO_TEST_FLAGS) ./...); done
@@ -97,7 +102,7 @@ clean:
 	rm -rf bin $(CACHE)
 
 ## compat: etcd compatibility suite (real clientv3 and etcdctl) against a 3-member Chainfire cluster
-## (own module, outside go.work; not part of `make test` yet). COMPAT_TEST_FLAGS='-run TestKV -v' narrows it.
+## (own module, outside go.work; part of `make test`). COMPAT_TEST_FLAGS='-run TestKV -v' narrows it.
 COMPAT_TEST_FLAGS ?=
 .PHONY: compat compat-etcd
 compat:
