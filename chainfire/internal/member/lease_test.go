@@ -120,7 +120,10 @@ func TestLeaseKeepAliveThroughFollower(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); keepAlive(ctx, func() *testMember { return follower }, []int64{id}, 200*time.Millisecond) }()
+	go func() {
+		defer close(done)
+		keepAlive(ctx, func() *testMember { return follower }, []int64{id}, 200*time.Millisecond)
+	}()
 	time.Sleep(4 * time.Second) // four TTLs: only the keepalives keep it
 	if _, _, ok := valueOf(leader.mustGet("ka/key", false)); !ok {
 		cancel()
