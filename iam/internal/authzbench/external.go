@@ -11,34 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/photoncloud/core/iam/internal/store"
 )
 
 // StartExternal is Start with IAM in a process of its own (the iam binary
 // at bin), as in production: the client's work and garbage stay out of the
 // server's runtime, and the server's CPU time can be read on its own.
 func StartExternal(ctx context.Context, bin, dir string, sh Shape, flags ...string) (*Server, *Seeded, error) {
-	s, err := startExternal(ctx, bin, dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Stop(); err != nil {
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	seeded, err := Seed(ctx, st, sh, 1)
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err = startExternal(ctx, bin, dir, flags...)
-	return s, seeded, err
+	return startSeeded(ctx, dir, sh, func(flags ...string) (*Server, error) {
+		return startExternal(ctx, bin, dir, flags...)
+	}, flags...)
 }
 
 func startExternal(ctx context.Context, bin, dir string, flags ...string) (*Server, error) {

@@ -32,7 +32,16 @@ type Server struct {
 // IAM is started once before seeding so that its own first-start
 // bootstrap happens as in production.
 func Start(ctx context.Context, dir string, sh Shape, flags ...string) (*Server, *Seeded, error) {
-	s, err := startServer(ctx, dir)
+	return startSeeded(ctx, dir, sh, func(flags ...string) (*Server, error) {
+		return startServer(ctx, dir, flags...)
+	}, flags...)
+}
+
+// startSeeded starts IAM with start (so its first-start bootstrap runs as
+// in production), stops it, seeds the store in dir with sh, and starts it
+// again with flags.
+func startSeeded(ctx context.Context, dir string, sh Shape, start func(flags ...string) (*Server, error), flags ...string) (*Server, *Seeded, error) {
+	s, err := start()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,7 +59,7 @@ func Start(ctx context.Context, dir string, sh Shape, flags ...string) (*Server,
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err = startServer(ctx, dir, flags...)
+	s, err = start(flags...)
 	return s, seeded, err
 }
 
