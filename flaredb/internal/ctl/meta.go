@@ -136,7 +136,7 @@ func (a *app) regionShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				info = &flaredbv1.RegionInfo{Region: resp.Msg.GetRegion(), Leader: resp.Msg.GetLeader()}
+				info = &flaredbv1.RegionInfo{Region: resp.Msg.GetRegion(), Leader: resp.Msg.GetLeader(), DownPeers: resp.Msg.GetDownPeers()}
 			case len(args) == 0 && key != "":
 				k, err := a.arg(key)
 				if err != nil {
@@ -146,7 +146,7 @@ func (a *app) regionShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				info = &flaredbv1.RegionInfo{Region: resp.Msg.GetRegion(), Leader: resp.Msg.GetLeader()}
+				info = &flaredbv1.RegionInfo{Region: resp.Msg.GetRegion(), Leader: resp.Msg.GetLeader(), DownPeers: resp.Msg.GetDownPeers()}
 			default:
 				return fmt.Errorf("give a region id or --key, not both")
 			}
@@ -215,10 +215,24 @@ func (a *app) printRegions(regions []*flaredbv1.RegionInfo) error {
 		rows[i] = []string{
 			strconv.FormatUint(r.GetId(), 10), a.bound(r.GetStartKey(), "-inf"), a.bound(r.GetEndKey(), "+inf"),
 			fmt.Sprintf("%d/%d", r.GetEpoch().GetConfVer(), r.GetEpoch().GetVersion()),
-			strings.Join(peers, ","), leader, strconv.FormatUint(info.GetApproximateKeys(), 10), strconv.FormatUint(info.GetApproximateSize(), 10),
+			strings.Join(peers, ","), leader, downPeers(info), strconv.FormatUint(info.GetApproximateKeys(), 10), strconv.FormatUint(info.GetApproximateSize(), 10),
 		}
 	}
-	return writeTable(a.stdout, []string{"ID", "START", "END", "CONF_VER/VERSION", "PEERS(ID@STORE)", "LEADER", "KEYS", "SIZE"}, rows)
+	return writeTable(a.stdout, []string{"ID", "START", "END", "CONF_VER/VERSION", "PEERS(ID@STORE)", "LEADER", "DOWN(ID@STORE:FOR)", "KEYS", "SIZE"}, rows)
+}
+
+// downPeers lists the peers the region's leader reports unreachable, with
+// for how long ("-" when none).
+func downPeers(info *flaredbv1.RegionInfo) string {
+	var out []string
+	for _, d := range info.GetDownPeers() {
+		out = append(out, fmt.Sprintf("%d@%d:%s", d.GetPeer().GetId(), d.GetPeer().GetStoreId(),
+			(time.Duration(d.GetDownMs())*time.Millisecond).Round(time.Second)))
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func (a *app) bound(k []byte, empty string) string {

@@ -25,58 +25,112 @@ type plan struct {
 	addStore uint64
 	// op is a change that needs no new id (promotion or removal).
 	op *flaredbv1.ChangePeerOperator
+	// reason says why, for the log.
+	reason string
 }
 
 // placement is the view the replica checker decides from.
 type placement struct {
-	maxReplicas int
-	now         time.Time
-	downAfter   time.Duration
-	stores      *storeSet
-	load        func(storeID uint64) int // peers on the store, counting pending adds
+	maxReplicas     int
+	now             time.Time
+	downAfter       time.Duration
+	maxPeerDownTime time.Duration
+	stores          *storeSet
+	load            func(storeID uint64) int // peers on the store, counting pending adds
 }
 
-// check picks at most one change that moves r toward maxReplicas healthy
-// voters: promote a learner, add a voter, or remove a peer.
-func (p placement) check(r *flaredbv1.Region, leader *flaredbv1.Peer) plan {
-	peers := r.GetPeers()
-	var healthy int
-	var tombstoned, down []*flaredbv1.Peer
-	for _, peer := range peers {
+// peerHealth sorts a region's peers for the checker.
+type peerHealth struct {
+	healthy    int
+	learner    *flaredbv1.Peer   // a healthy learner to promote
+	tombstoned []*flaredbv1.Peer // on tombstoned stores: removed at once
+	down       []*flaredbv1.Peer // on down or offline stores: replaced, then removed
+	dead       []*flaredbv1.Peer // unreachable on an up store: removed even with no replacement yet
+}
+
+func (p placement) classify(r *flaredbv1.Region, downPeers []*flaredbv1.PeerStats) peerHealth {
+	downMs := make(map[uint64]uint64, len(downPeers))
+	for _, d := range downPeers {
+		downMs[d.GetPeer().GetId()] = d.GetDownMs()
+	}
+	var h peerHealth
+	for _, peer := range r.GetPeers() {
 		st := p.stores.get(peer.GetStoreId())
+		ms, reported := downMs[peer.GetId()]
 		switch {
 		case st != nil && isTombstone(st):
-			tombstoned = append(tombstoned, peer)
+			h.tombstoned = append(h.tombstoned, peer)
 		case st != nil && (p.stores.isDown(st, p.now, p.downAfter) || st.meta.GetState() == flaredbv1.StoreState_STORE_STATE_OFFLINE):
-			// Replaced first, removed once the replacement exists.
-			down = append(down, peer)
+			h.down = append(h.down, peer)
+		case st != nil && reported && p.unreachableOnLiveStore(st, ms):
+			h.dead = append(h.dead, peer)
 		default:
-			healthy++
-			if peer.GetRole() == flaredbv1.PeerRole_PEER_ROLE_LEARNER {
-				return plan{op: &flaredbv1.ChangePeerOperator{Peer: &flaredbv1.Peer{
-					Id: peer.GetId(), StoreId: peer.GetStoreId(), Role: flaredbv1.PeerRole_PEER_ROLE_VOTER,
-				}}}
+			h.healthy++
+			if h.learner == nil && peer.GetRole() == flaredbv1.PeerRole_PEER_ROLE_LEARNER {
+				h.learner = peer
 			}
 		}
 	}
-	if victim := notLeader(tombstoned, leader); victim != nil {
-		return plan{op: &flaredbv1.ChangePeerOperator{Peer: victim, Remove: true}}
+	return h
+}
+
+// unreachableOnLiveStore reports whether the leader has failed to reach a
+// peer (for downMs, as of now) during at least maxPeerDownTime of which its
+// store kept heartbeating to PD. A store that is down, or that has only
+// just come back (its replicas reconnect within moments), does not count:
+// the store-down rules handle the former, and the latter heals itself.
+func (p placement) unreachableOnLiveStore(st *storeInfo, downMs uint64) bool {
+	if st.lastHeartbeat.IsZero() || st.startedAt.IsZero() {
+		return false
 	}
-	if healthy < p.maxReplicas {
+	from := p.now.Add(-time.Duration(downMs) * time.Millisecond)
+	if st.startedAt.After(from) {
+		from = st.startedAt
+	}
+	return st.lastHeartbeat.Sub(from) >= p.maxPeerDownTime
+}
+
+// check picks at most one change that moves r toward maxReplicas healthy
+// voters: promote a learner, add a voter, or remove a peer. downPeers are
+// the peers the leader reports it cannot reach.
+func (p placement) check(r *flaredbv1.Region, leader *flaredbv1.Peer, downPeers []*flaredbv1.PeerStats) plan {
+	h := p.classify(r, downPeers)
+	if h.learner != nil {
+		return plan{op: &flaredbv1.ChangePeerOperator{Peer: &flaredbv1.Peer{
+			Id: h.learner.GetId(), StoreId: h.learner.GetStoreId(), Role: flaredbv1.PeerRole_PEER_ROLE_VOTER,
+		}}, reason: "promote learner"}
+	}
+	if victim := notLeader(h.tombstoned, leader); victim != nil {
+		return remove(victim, "store tombstoned")
+	}
+	if h.healthy < p.maxReplicas {
 		if target := p.leastLoaded(r); target != 0 {
-			return plan{addStore: target}
+			return plan{addStore: target, reason: "under-replicated"}
 		}
 	}
-	if len(peers) > p.maxReplicas {
-		victim := notLeader(down, leader)
-		if victim == nil {
-			victim = p.mostLoaded(peers, leader)
+	if len(r.GetPeers()) > p.maxReplicas {
+		if victim := notLeader(h.dead, leader); victim != nil {
+			return remove(victim, "replaced unreachable peer")
 		}
-		if victim != nil {
-			return plan{op: &flaredbv1.ChangePeerOperator{Peer: victim, Remove: true}}
+		if victim := notLeader(h.down, leader); victim != nil {
+			return remove(victim, "replaced peer on down store")
 		}
+		if victim := p.mostLoaded(r.GetPeers(), leader); victim != nil {
+			return remove(victim, "over-replicated")
+		}
+	}
+	// No store can take a replacement: every one holds a peer of the
+	// region. A peer that is unreachable while its store is up is removed
+	// first, which frees its store for a new peer with a new id (typically
+	// the store missed a split and never created this replica).
+	if victim := notLeader(h.dead, leader); victim != nil {
+		return remove(victim, "unreachable peer, no free store")
 	}
 	return plan{}
+}
+
+func remove(peer *flaredbv1.Peer, reason string) plan {
+	return plan{op: &flaredbv1.ChangePeerOperator{Peer: peer, Remove: true}, reason: reason}
 }
 
 // leastLoaded returns the placeable store with the fewest peers that holds

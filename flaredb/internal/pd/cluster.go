@@ -21,6 +21,8 @@ const (
 	DefaultPrefix           = "/flaredb/pd"
 	DefaultMaxReplicas      = 3
 	DefaultMaxStoreDownTime = 30 * time.Minute
+	// DefaultMaxPeerDownTime is TiKV's max-peer-down-duration.
+	DefaultMaxPeerDownTime = 10 * time.Minute
 )
 
 // Errors the service maps to RPC codes.
@@ -42,6 +44,10 @@ type Config struct {
 	// MaxStoreDownTime is how long a store may be silent before its peers
 	// are replaced elsewhere.
 	MaxStoreDownTime time.Duration
+	// MaxPeerDownTime is how long a region's leader may fail to reach a
+	// peer whose store is up (heartbeating) before the peer is replaced:
+	// typically the store missed a split and never created the replica.
+	MaxPeerDownTime time.Duration
 	// IDBatch is how many ids one allocator round trip reserves.
 	IDBatch uint64
 	Logger  *slog.Logger
@@ -60,6 +66,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxStoreDownTime <= 0 {
 		c.MaxStoreDownTime = DefaultMaxStoreDownTime
+	}
+	if c.MaxPeerDownTime <= 0 {
+		c.MaxPeerDownTime = DefaultMaxPeerDownTime
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -304,8 +313,12 @@ func (c *Cluster) StoreHeartbeat(ctx context.Context, store *flaredbv1.Store, st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.stores.get(store.GetId())
+	now := c.cfg.Now()
 	st.stats = proto.CloneOf(stats)
-	st.lastHeartbeat = c.cfg.Now()
+	st.lastHeartbeat = now
+	if stats != nil {
+		st.startedAt = now.Add(-time.Duration(stats.GetUptimeMs()) * time.Millisecond)
+	}
 	return nil
 }
 
@@ -454,6 +467,7 @@ func (c *Cluster) updateStats(cur, info *flaredbv1.RegionInfo) {
 	defer c.mu.Unlock()
 	cur.ApproximateSize = info.GetApproximateSize()
 	cur.ApproximateKeys = info.GetApproximateKeys()
+	cur.DownPeers = info.GetDownPeers()
 }
 
 // checkReplicasLocked runs the replica checker for one region. writeMu
@@ -467,13 +481,14 @@ func (c *Cluster) checkReplicasLocked(ctx context.Context, info *flaredbv1.Regio
 		return proto.CloneOf(p.op), nil
 	}
 	pl := placement{
-		maxReplicas: c.cfg.MaxReplicas,
-		now:         now,
-		downAfter:   c.cfg.MaxStoreDownTime,
-		stores:      c.stores,
-		load:        c.loadLocked,
+		maxReplicas:     c.cfg.MaxReplicas,
+		now:             now,
+		downAfter:       c.cfg.MaxStoreDownTime,
+		maxPeerDownTime: c.cfg.MaxPeerDownTime,
+		stores:          c.stores,
+		load:            c.loadLocked,
 	}
-	decision := pl.check(r, info.GetLeader())
+	decision := pl.check(r, info.GetLeader(), info.GetDownPeers())
 	c.mu.RUnlock()
 	op := decision.op
 	if decision.addStore != 0 {
@@ -493,7 +508,7 @@ func (c *Cluster) checkReplicasLocked(ctx context.Context, info *flaredbv1.Regio
 	}
 	c.pending[r.GetId()] = &pendingOp{op: op, confVer: r.GetEpoch().GetConfVer(), created: now}
 	c.m.operator(op, decision.addStore != 0)
-	c.log.Info("replica checker", "region", r.GetId(), "remove", op.GetRemove(), "peer", op.GetPeer().GetId(), "store", op.GetPeer().GetStoreId())
+	c.log.Info("replica checker", "region", r.GetId(), "remove", op.GetRemove(), "peer", op.GetPeer().GetId(), "store", op.GetPeer().GetStoreId(), "reason", decision.reason)
 	return proto.CloneOf(op), nil
 }
 

@@ -106,7 +106,10 @@ func (m *metaStore) putStore(ctx context.Context, s *flaredbv1.Store) error {
 func (m *metaStore) saveRegions(ctx context.Context, put []*flaredbv1.RegionInfo, del []uint64) error {
 	ops := make([]*etcdserverpb.RequestOp, 0, len(put)+len(del))
 	for _, r := range put {
-		val, err := proto.Marshal(r)
+		// Down peers are the leader's live view, not metadata.
+		stored := proto.CloneOf(r)
+		stored.DownPeers = nil
+		val, err := proto.Marshal(stored)
 		if err != nil {
 			return err
 		}

@@ -73,12 +73,14 @@ type tableCollector struct{ c *Cluster }
 var (
 	regionsDesc = prometheus.NewDesc("flaredb_pd_regions", "Regions in the routing table.", nil, nil)
 	underDesc   = prometheus.NewDesc("flaredb_pd_regions_under_replicated", "Regions with fewer peers than --max-replicas.", nil, nil)
+	downDesc    = prometheus.NewDesc("flaredb_pd_regions_down_peers", "Regions whose leader reports a peer it cannot reach.", nil, nil)
 	storesDesc  = prometheus.NewDesc("flaredb_pd_stores", "Stores by state (up, offline, tombstone, down).", []string{"state"}, nil)
 )
 
 func (t tableCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- regionsDesc
 	ch <- underDesc
+	ch <- downDesc
 	ch <- storesDesc
 }
 
@@ -87,10 +89,13 @@ func (t tableCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.cfg.Now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	under := 0
+	under, down := 0, 0
 	for _, r := range c.regions.byID {
 		if len(r.GetRegion().GetPeers()) < c.cfg.MaxReplicas {
 			under++
+		}
+		if len(r.GetDownPeers()) > 0 {
+			down++
 		}
 	}
 	states := map[string]int{"up": 0, "offline": 0, "tombstone": 0, "down": 0}
@@ -108,6 +113,7 @@ func (t tableCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(regionsDesc, prometheus.GaugeValue, float64(c.regions.len()))
 	ch <- prometheus.MustNewConstMetric(underDesc, prometheus.GaugeValue, float64(under))
+	ch <- prometheus.MustNewConstMetric(downDesc, prometheus.GaugeValue, float64(down))
 	for state, n := range states {
 		ch <- prometheus.MustNewConstMetric(storesDesc, prometheus.GaugeValue, float64(n), state)
 	}

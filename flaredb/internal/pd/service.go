@@ -108,7 +108,7 @@ func (s *Service) GetRegion(_ context.Context, req *connect.Request[flaredbv1.Ge
 	if r == nil {
 		return nil, rpcError(notFound(c, fmt.Sprintf("no region for key %q", req.Msg.GetKey())))
 	}
-	return connect.NewResponse(&flaredbv1.GetRegionResponse{Region: r.GetRegion(), Leader: r.GetLeader()}), nil
+	return connect.NewResponse(&flaredbv1.GetRegionResponse{Region: r.GetRegion(), Leader: r.GetLeader(), DownPeers: r.GetDownPeers()}), nil
 }
 
 // notFound says why a lookup found nothing: before bootstrap that is the
@@ -129,7 +129,7 @@ func (s *Service) GetRegionByID(_ context.Context, req *connect.Request[flaredbv
 	if r == nil {
 		return nil, rpcError(notFound(c, fmt.Sprintf("region %d", req.Msg.GetRegionId())))
 	}
-	return connect.NewResponse(&flaredbv1.GetRegionByIDResponse{Region: r.GetRegion(), Leader: r.GetLeader()}), nil
+	return connect.NewResponse(&flaredbv1.GetRegionByIDResponse{Region: r.GetRegion(), Leader: r.GetLeader(), DownPeers: r.GetDownPeers()}), nil
 }
 
 func (s *Service) ScanRegions(_ context.Context, req *connect.Request[flaredbv1.ScanRegionsRequest]) (*connect.Response[flaredbv1.ScanRegionsResponse], error) {
@@ -194,6 +194,7 @@ func (s *Service) RegionHeartbeat(ctx context.Context, req *connect.Request[flar
 		Leader:          m.GetLeader(),
 		ApproximateSize: m.GetApproximateSize(),
 		ApproximateKeys: m.GetApproximateKeys(),
+		DownPeers:       m.GetDownPeers(),
 	})
 	if err != nil {
 		return nil, rpcError(err)

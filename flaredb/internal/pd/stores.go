@@ -14,6 +14,9 @@ type storeInfo struct {
 	meta          *flaredbv1.Store
 	stats         *flaredbv1.StoreStats
 	lastHeartbeat time.Time // zero: none since PD started
+	// startedAt is when the store process started, from its uptime in the
+	// last heartbeat (zero: no heartbeat since PD started).
+	startedAt time.Time
 }
 
 // storeSet is the store registry. Not safe for concurrent use; the cluster

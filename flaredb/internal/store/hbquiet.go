@@ -11,7 +11,8 @@ import (
 // quiet regions cost PD about 17 heartbeats a second instead of 100.
 // Changes (range, epoch, peers, leader term, size in MiB) are reported at
 // the next interval, and so is everything while PD has a membership
-// change pending for the region, so the replica checker is not slowed.
+// change pending for the region or a follower is unreachable (PD times how
+// long it stays down), so the replica checker is not slowed.
 const quietBeats = 5
 
 // hbState is what the region heartbeat loop (its only user) remembers of
@@ -27,7 +28,7 @@ type hbState struct {
 func (p *Peer) heartbeatDue() bool {
 	fp := p.heartbeatFingerprint()
 	h := &p.hb
-	if fp != h.reported || h.pending || h.skipped >= quietBeats {
+	if fp != h.reported || h.pending || p.down.hasDown() || h.skipped >= quietBeats {
 		h.reported, h.skipped = fp, 0
 		return true
 	}

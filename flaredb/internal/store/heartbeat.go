@@ -43,10 +43,15 @@ func (s *Store) storeHeartbeatLoop() {
 	if s.pd == nil {
 		return
 	}
+	// PD acts on a follower a leader cannot reach only while the follower's
+	// store is up, so the store tells how long it has been.
+	started := time.Now()
 	s.every(s.cfg.HeartbeatInterval, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatInterval)
 		defer cancel()
-		if _, err := s.pd.StoreHeartbeat(ctx, &flaredbv1.StoreHeartbeatRequest{Store: s.StoreMeta(), Stats: s.stats()}); err != nil && ctx.Err() == nil {
+		stats := s.stats()
+		stats.UptimeMs = uint64(time.Since(started).Milliseconds())
+		if _, err := s.pd.StoreHeartbeat(ctx, &flaredbv1.StoreHeartbeatRequest{Store: s.StoreMeta(), Stats: stats}); err != nil && ctx.Err() == nil {
 			s.log.Warn("store heartbeat", "err", err)
 		}
 	})
@@ -71,6 +76,7 @@ func (s *Store) regionHeartbeatLoop() {
 			if ctx.Err() != nil {
 				return
 			}
+			p.watchDownPeers()
 			if p.IsLeader() && p.heartbeatDue() {
 				s.regionHeartbeat(ctx, p)
 			}
@@ -90,7 +96,7 @@ func (s *Store) regionHeartbeat(ctx context.Context, p *Peer) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RegionHeartbeatInterval)
 	defer cancel()
 	resp, err := s.pd.RegionHeartbeat(ctx, &flaredbv1.RegionHeartbeatRequest{
-		Region: meta, Leader: s.ownPeer(meta), ApproximateSize: size,
+		Region: meta, Leader: s.ownPeer(meta), ApproximateSize: size, DownPeers: p.DownPeers(),
 	})
 	if err != nil {
 		if ctx.Err() == nil {

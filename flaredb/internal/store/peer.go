@@ -59,6 +59,7 @@ type Peer struct {
 	stopCh         chan struct{} // closed by stop
 	quiesce        quiesceState  // owned by the store's quiesce loop
 	hb             hbState       // owned by the store's region heartbeat loop
+	down           downTracker   // unreachable followers (see downpeer.go)
 	// replayed counts entries raft delivered again that the replica had
 	// already applied (skipped, never applied twice).
 	replayed atomic.Uint64

@@ -331,9 +331,11 @@ func (x *GetRegionRequest) GetBefore() bool {
 }
 
 type GetRegionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	Leader        *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Leader *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Peers the leader reports it cannot reach.
+	DownPeers     []*PeerStats `protobuf:"bytes,3,rep,name=down_peers,json=downPeers,proto3" json:"down_peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -378,6 +380,13 @@ func (x *GetRegionResponse) GetRegion() *Region {
 func (x *GetRegionResponse) GetLeader() *Peer {
 	if x != nil {
 		return x.Leader
+	}
+	return nil
+}
+
+func (x *GetRegionResponse) GetDownPeers() []*PeerStats {
+	if x != nil {
+		return x.DownPeers
 	}
 	return nil
 }
@@ -435,9 +444,11 @@ func (x *GetRegionByIDRequest) GetRegionId() uint64 {
 }
 
 type GetRegionByIDResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	Leader        *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region *Region                `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Leader *Peer                  `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Peers the leader reports it cannot reach.
+	DownPeers     []*PeerStats `protobuf:"bytes,3,rep,name=down_peers,json=downPeers,proto3" json:"down_peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +493,13 @@ func (x *GetRegionByIDResponse) GetRegion() *Region {
 func (x *GetRegionByIDResponse) GetLeader() *Peer {
 	if x != nil {
 		return x.Leader
+	}
+	return nil
+}
+
+func (x *GetRegionByIDResponse) GetDownPeers() []*PeerStats {
+	if x != nil {
+		return x.DownPeers
 	}
 	return nil
 }
@@ -562,8 +580,11 @@ type RegionInfo struct {
 	// From the leader's last heartbeat.
 	ApproximateSize uint64 `protobuf:"varint,3,opt,name=approximate_size,json=approximateSize,proto3" json:"approximate_size,omitempty"`
 	ApproximateKeys uint64 `protobuf:"varint,4,opt,name=approximate_keys,json=approximateKeys,proto3" json:"approximate_keys,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Peers the leader could not reach for a while, from its last heartbeat
+	// (kept in PD's memory only, never saved).
+	DownPeers     []*PeerStats `protobuf:"bytes,5,rep,name=down_peers,json=downPeers,proto3" json:"down_peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegionInfo) Reset() {
@@ -624,6 +645,67 @@ func (x *RegionInfo) GetApproximateKeys() uint64 {
 	return 0
 }
 
+func (x *RegionInfo) GetDownPeers() []*PeerStats {
+	if x != nil {
+		return x.DownPeers
+	}
+	return nil
+}
+
+// PeerStats is a peer its region's leader has failed to reach.
+type PeerStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// How long the leader has been failing to reach it, in milliseconds.
+	DownMs        uint64 `protobuf:"varint,2,opt,name=down_ms,json=downMs,proto3" json:"down_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerStats) Reset() {
+	*x = PeerStats{}
+	mi := &file_flaredb_v1_pd_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerStats) ProtoMessage() {}
+
+func (x *PeerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_pd_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerStats.ProtoReflect.Descriptor instead.
+func (*PeerStats) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PeerStats) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *PeerStats) GetDownMs() uint64 {
+	if x != nil {
+		return x.DownMs
+	}
+	return 0
+}
+
 type ScanRegionsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Regions       []*RegionInfo          `protobuf:"bytes,1,rep,name=regions,proto3" json:"regions,omitempty"`
@@ -633,7 +715,7 @@ type ScanRegionsResponse struct {
 
 func (x *ScanRegionsResponse) Reset() {
 	*x = ScanRegionsResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[11]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +727,7 @@ func (x *ScanRegionsResponse) String() string {
 func (*ScanRegionsResponse) ProtoMessage() {}
 
 func (x *ScanRegionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[11]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +740,7 @@ func (x *ScanRegionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRegionsResponse.ProtoReflect.Descriptor instead.
 func (*ScanRegionsResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{11}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScanRegionsResponse) GetRegions() []*RegionInfo {
@@ -678,7 +760,7 @@ type GetStoreRequest struct {
 
 func (x *GetStoreRequest) Reset() {
 	*x = GetStoreRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[12]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +772,7 @@ func (x *GetStoreRequest) String() string {
 func (*GetStoreRequest) ProtoMessage() {}
 
 func (x *GetStoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[12]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +785,7 @@ func (x *GetStoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoreRequest.ProtoReflect.Descriptor instead.
 func (*GetStoreRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{12}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetStoreRequest) GetHeader() *PDHeader {
@@ -730,7 +812,7 @@ type GetStoreResponse struct {
 
 func (x *GetStoreResponse) Reset() {
 	*x = GetStoreResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[13]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +824,7 @@ func (x *GetStoreResponse) String() string {
 func (*GetStoreResponse) ProtoMessage() {}
 
 func (x *GetStoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[13]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +837,7 @@ func (x *GetStoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoreResponse.ProtoReflect.Descriptor instead.
 func (*GetStoreResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{13}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetStoreResponse) GetStore() *Store {
@@ -793,7 +875,7 @@ type StoreStatus struct {
 
 func (x *StoreStatus) Reset() {
 	*x = StoreStatus{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +887,7 @@ func (x *StoreStatus) String() string {
 func (*StoreStatus) ProtoMessage() {}
 
 func (x *StoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[14]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +900,7 @@ func (x *StoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
 func (*StoreStatus) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{14}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoreStatus) GetStore() *Store {
@@ -872,7 +954,7 @@ type GetAllStoresRequest struct {
 
 func (x *GetAllStoresRequest) Reset() {
 	*x = GetAllStoresRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +966,7 @@ func (x *GetAllStoresRequest) String() string {
 func (*GetAllStoresRequest) ProtoMessage() {}
 
 func (x *GetAllStoresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[15]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +979,7 @@ func (x *GetAllStoresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllStoresRequest.ProtoReflect.Descriptor instead.
 func (*GetAllStoresRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{15}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetAllStoresRequest) GetHeader() *PDHeader {
@@ -918,7 +1000,7 @@ type GetAllStoresResponse struct {
 
 func (x *GetAllStoresResponse) Reset() {
 	*x = GetAllStoresResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1012,7 @@ func (x *GetAllStoresResponse) String() string {
 func (*GetAllStoresResponse) ProtoMessage() {}
 
 func (x *GetAllStoresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[16]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1025,7 @@ func (x *GetAllStoresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllStoresResponse.ProtoReflect.Descriptor instead.
 func (*GetAllStoresResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{16}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAllStoresResponse) GetStores() []*Store {
@@ -962,18 +1044,21 @@ func (x *GetAllStoresResponse) GetStatuses() []*StoreStatus {
 
 // StoreStats is what a store reports about itself.
 type StoreStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoreId       uint64                 `protobuf:"varint,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	Capacity      uint64                 `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	Available     uint64                 `protobuf:"varint,3,opt,name=available,proto3" json:"available,omitempty"`
-	RegionCount   uint32                 `protobuf:"varint,4,opt,name=region_count,json=regionCount,proto3" json:"region_count,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StoreId     uint64                 `protobuf:"varint,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Capacity    uint64                 `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Available   uint64                 `protobuf:"varint,3,opt,name=available,proto3" json:"available,omitempty"`
+	RegionCount uint32                 `protobuf:"varint,4,opt,name=region_count,json=regionCount,proto3" json:"region_count,omitempty"`
+	// How long the store process has been running, in milliseconds: PD acts
+	// on a peer the leader cannot reach only while its store is up.
+	UptimeMs      uint64 `protobuf:"varint,5,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoreStats) Reset() {
 	*x = StoreStats{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1070,7 @@ func (x *StoreStats) String() string {
 func (*StoreStats) ProtoMessage() {}
 
 func (x *StoreStats) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[17]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1083,7 @@ func (x *StoreStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStats.ProtoReflect.Descriptor instead.
 func (*StoreStats) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{17}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoreStats) GetStoreId() uint64 {
@@ -1029,6 +1114,13 @@ func (x *StoreStats) GetRegionCount() uint32 {
 	return 0
 }
 
+func (x *StoreStats) GetUptimeMs() uint64 {
+	if x != nil {
+		return x.UptimeMs
+	}
+	return 0
+}
+
 type StoreHeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *PDHeader              `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -1040,7 +1132,7 @@ type StoreHeartbeatRequest struct {
 
 func (x *StoreHeartbeatRequest) Reset() {
 	*x = StoreHeartbeatRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1144,7 @@ func (x *StoreHeartbeatRequest) String() string {
 func (*StoreHeartbeatRequest) ProtoMessage() {}
 
 func (x *StoreHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[18]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1157,7 @@ func (x *StoreHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*StoreHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{18}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StoreHeartbeatRequest) GetHeader() *PDHeader {
@@ -1097,7 +1189,7 @@ type StoreHeartbeatResponse struct {
 
 func (x *StoreHeartbeatResponse) Reset() {
 	*x = StoreHeartbeatResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1201,7 @@ func (x *StoreHeartbeatResponse) String() string {
 func (*StoreHeartbeatResponse) ProtoMessage() {}
 
 func (x *StoreHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[19]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1214,7 @@ func (x *StoreHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*StoreHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{19}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{20}
 }
 
 type RegionHeartbeatRequest struct {
@@ -1132,13 +1224,16 @@ type RegionHeartbeatRequest struct {
 	Leader          *Peer                  `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	ApproximateSize uint64                 `protobuf:"varint,4,opt,name=approximate_size,json=approximateSize,proto3" json:"approximate_size,omitempty"`
 	ApproximateKeys uint64                 `protobuf:"varint,5,opt,name=approximate_keys,json=approximateKeys,proto3" json:"approximate_keys,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Followers the leader has failed to reach (heartbeats failing) for at
+	// least a few election timeouts.
+	DownPeers     []*PeerStats `protobuf:"bytes,6,rep,name=down_peers,json=downPeers,proto3" json:"down_peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegionHeartbeatRequest) Reset() {
 	*x = RegionHeartbeatRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1245,7 @@ func (x *RegionHeartbeatRequest) String() string {
 func (*RegionHeartbeatRequest) ProtoMessage() {}
 
 func (x *RegionHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[20]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1258,7 @@ func (x *RegionHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RegionHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{20}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegionHeartbeatRequest) GetHeader() *PDHeader {
@@ -1201,6 +1296,13 @@ func (x *RegionHeartbeatRequest) GetApproximateKeys() uint64 {
 	return 0
 }
 
+func (x *RegionHeartbeatRequest) GetDownPeers() []*PeerStats {
+	if x != nil {
+		return x.DownPeers
+	}
+	return nil
+}
+
 type RegionHeartbeatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Set when PD wants a peer added or removed.
@@ -1211,7 +1313,7 @@ type RegionHeartbeatResponse struct {
 
 func (x *RegionHeartbeatResponse) Reset() {
 	*x = RegionHeartbeatResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1325,7 @@ func (x *RegionHeartbeatResponse) String() string {
 func (*RegionHeartbeatResponse) ProtoMessage() {}
 
 func (x *RegionHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[21]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1338,7 @@ func (x *RegionHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RegionHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{21}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RegionHeartbeatResponse) GetChangePeer() *ChangePeerOperator {
@@ -1257,7 +1359,7 @@ type ChangePeerOperator struct {
 
 func (x *ChangePeerOperator) Reset() {
 	*x = ChangePeerOperator{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1371,7 @@ func (x *ChangePeerOperator) String() string {
 func (*ChangePeerOperator) ProtoMessage() {}
 
 func (x *ChangePeerOperator) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[22]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1384,7 @@ func (x *ChangePeerOperator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePeerOperator.ProtoReflect.Descriptor instead.
 func (*ChangePeerOperator) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{22}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChangePeerOperator) GetPeer() *Peer {
@@ -1309,7 +1411,7 @@ type AskSplitRequest struct {
 
 func (x *AskSplitRequest) Reset() {
 	*x = AskSplitRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1423,7 @@ func (x *AskSplitRequest) String() string {
 func (*AskSplitRequest) ProtoMessage() {}
 
 func (x *AskSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[23]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1436,7 @@ func (x *AskSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskSplitRequest.ProtoReflect.Descriptor instead.
 func (*AskSplitRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{23}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AskSplitRequest) GetHeader() *PDHeader {
@@ -1362,7 +1464,7 @@ type AskSplitResponse struct {
 
 func (x *AskSplitResponse) Reset() {
 	*x = AskSplitResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1476,7 @@ func (x *AskSplitResponse) String() string {
 func (*AskSplitResponse) ProtoMessage() {}
 
 func (x *AskSplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[24]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1489,7 @@ func (x *AskSplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskSplitResponse.ProtoReflect.Descriptor instead.
 func (*AskSplitResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{24}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AskSplitResponse) GetNewRegionId() uint64 {
@@ -1415,7 +1517,7 @@ type ReportSplitRequest struct {
 
 func (x *ReportSplitRequest) Reset() {
 	*x = ReportSplitRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1529,7 @@ func (x *ReportSplitRequest) String() string {
 func (*ReportSplitRequest) ProtoMessage() {}
 
 func (x *ReportSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[25]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1542,7 @@ func (x *ReportSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSplitRequest.ProtoReflect.Descriptor instead.
 func (*ReportSplitRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{25}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportSplitRequest) GetHeader() *PDHeader {
@@ -1472,7 +1574,7 @@ type ReportSplitResponse struct {
 
 func (x *ReportSplitResponse) Reset() {
 	*x = ReportSplitResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1586,7 @@ func (x *ReportSplitResponse) String() string {
 func (*ReportSplitResponse) ProtoMessage() {}
 
 func (x *ReportSplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[26]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1599,7 @@ func (x *ReportSplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSplitResponse.ProtoReflect.Descriptor instead.
 func (*ReportSplitResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{26}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{27}
 }
 
 type GetClusterInfoRequest struct {
@@ -1509,7 +1611,7 @@ type GetClusterInfoRequest struct {
 
 func (x *GetClusterInfoRequest) Reset() {
 	*x = GetClusterInfoRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1623,7 @@ func (x *GetClusterInfoRequest) String() string {
 func (*GetClusterInfoRequest) ProtoMessage() {}
 
 func (x *GetClusterInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[27]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1636,7 @@ func (x *GetClusterInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterInfoRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{27}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetClusterInfoRequest) GetHeader() *PDHeader {
@@ -1558,7 +1660,7 @@ type GetClusterInfoResponse struct {
 
 func (x *GetClusterInfoResponse) Reset() {
 	*x = GetClusterInfoResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1672,7 @@ func (x *GetClusterInfoResponse) String() string {
 func (*GetClusterInfoResponse) ProtoMessage() {}
 
 func (x *GetClusterInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[28]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1685,7 @@ func (x *GetClusterInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterInfoResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{28}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetClusterInfoResponse) GetClusterId() uint64 {
@@ -1632,7 +1734,7 @@ type SetStoreStateRequest struct {
 
 func (x *SetStoreStateRequest) Reset() {
 	*x = SetStoreStateRequest{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1746,7 @@ func (x *SetStoreStateRequest) String() string {
 func (*SetStoreStateRequest) ProtoMessage() {}
 
 func (x *SetStoreStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[29]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1759,7 @@ func (x *SetStoreStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStoreStateRequest.ProtoReflect.Descriptor instead.
 func (*SetStoreStateRequest) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{29}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetStoreStateRequest) GetHeader() *PDHeader {
@@ -1690,7 +1792,7 @@ type SetStoreStateResponse struct {
 
 func (x *SetStoreStateResponse) Reset() {
 	*x = SetStoreStateResponse{}
-	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1804,7 @@ func (x *SetStoreStateResponse) String() string {
 func (*SetStoreStateResponse) ProtoMessage() {}
 
 func (x *SetStoreStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flaredb_v1_pd_proto_msgTypes[30]
+	mi := &file_flaredb_v1_pd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1817,7 @@ func (x *SetStoreStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStoreStateResponse.ProtoReflect.Descriptor instead.
 func (*SetStoreStateResponse) Descriptor() ([]byte, []int) {
-	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{30}
+	return file_flaredb_v1_pd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetStoreStateResponse) GetStore() *Store {
@@ -1749,27 +1851,36 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x10GetRegionRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
-	"\x06before\x18\x03 \x01(\bR\x06before\"i\n" +
+	"\x06before\x18\x03 \x01(\bR\x06before\"\x9f\x01\n" +
 	"\x11GetRegionResponse\x12*\n" +
 	"\x06region\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
-	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\"a\n" +
+	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\x124\n" +
+	"\n" +
+	"down_peers\x18\x03 \x03(\v2\x15.flaredb.v1.PeerStatsR\tdownPeers\"a\n" +
 	"\x14GetRegionByIDRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x1b\n" +
-	"\tregion_id\x18\x02 \x01(\x04R\bregionId\"m\n" +
+	"\tregion_id\x18\x02 \x01(\x04R\bregionId\"\xa3\x01\n" +
 	"\x15GetRegionByIDResponse\x12*\n" +
 	"\x06region\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
-	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\"\x8e\x01\n" +
+	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\x124\n" +
+	"\n" +
+	"down_peers\x18\x03 \x03(\v2\x15.flaredb.v1.PeerStatsR\tdownPeers\"\x8e\x01\n" +
 	"\x12ScanRegionsRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12\x1b\n" +
 	"\tstart_key\x18\x02 \x01(\fR\bstartKey\x12\x17\n" +
 	"\aend_key\x18\x03 \x01(\fR\x06endKey\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xb8\x01\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xee\x01\n" +
 	"\n" +
 	"RegionInfo\x12*\n" +
 	"\x06region\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
 	"\x06leader\x18\x02 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\x12)\n" +
 	"\x10approximate_size\x18\x03 \x01(\x04R\x0fapproximateSize\x12)\n" +
-	"\x10approximate_keys\x18\x04 \x01(\x04R\x0fapproximateKeys\"G\n" +
+	"\x10approximate_keys\x18\x04 \x01(\x04R\x0fapproximateKeys\x124\n" +
+	"\n" +
+	"down_peers\x18\x05 \x03(\v2\x15.flaredb.v1.PeerStatsR\tdownPeers\"J\n" +
+	"\tPeerStats\x12$\n" +
+	"\x04peer\x18\x01 \x01(\v2\x10.flaredb.v1.PeerR\x04peer\x12\x17\n" +
+	"\adown_ms\x18\x02 \x01(\x04R\x06downMs\"G\n" +
 	"\x13ScanRegionsResponse\x120\n" +
 	"\aregions\x18\x01 \x03(\v2\x16.flaredb.v1.RegionInfoR\aregions\"Z\n" +
 	"\x0fGetStoreRequest\x12,\n" +
@@ -1789,24 +1900,27 @@ const file_flaredb_v1_pd_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\"v\n" +
 	"\x14GetAllStoresResponse\x12)\n" +
 	"\x06stores\x18\x01 \x03(\v2\x11.flaredb.v1.StoreR\x06stores\x123\n" +
-	"\bstatuses\x18\x02 \x03(\v2\x17.flaredb.v1.StoreStatusR\bstatuses\"\x84\x01\n" +
+	"\bstatuses\x18\x02 \x03(\v2\x17.flaredb.v1.StoreStatusR\bstatuses\"\xa1\x01\n" +
 	"\n" +
 	"StoreStats\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\x04R\astoreId\x12\x1a\n" +
 	"\bcapacity\x18\x02 \x01(\x04R\bcapacity\x12\x1c\n" +
 	"\tavailable\x18\x03 \x01(\x04R\tavailable\x12!\n" +
-	"\fregion_count\x18\x04 \x01(\rR\vregionCount\"\x9c\x01\n" +
+	"\fregion_count\x18\x04 \x01(\rR\vregionCount\x12\x1b\n" +
+	"\tuptime_ms\x18\x05 \x01(\x04R\buptimeMs\"\x9c\x01\n" +
 	"\x15StoreHeartbeatRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12'\n" +
 	"\x05store\x18\x02 \x01(\v2\x11.flaredb.v1.StoreR\x05store\x12,\n" +
 	"\x05stats\x18\x03 \x01(\v2\x16.flaredb.v1.StoreStatsR\x05stats\"\x18\n" +
-	"\x16StoreHeartbeatResponse\"\xf2\x01\n" +
+	"\x16StoreHeartbeatResponse\"\xa8\x02\n" +
 	"\x16RegionHeartbeatRequest\x12,\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.flaredb.v1.PDHeaderR\x06header\x12*\n" +
 	"\x06region\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x06region\x12(\n" +
 	"\x06leader\x18\x03 \x01(\v2\x10.flaredb.v1.PeerR\x06leader\x12)\n" +
 	"\x10approximate_size\x18\x04 \x01(\x04R\x0fapproximateSize\x12)\n" +
-	"\x10approximate_keys\x18\x05 \x01(\x04R\x0fapproximateKeys\"Z\n" +
+	"\x10approximate_keys\x18\x05 \x01(\x04R\x0fapproximateKeys\x124\n" +
+	"\n" +
+	"down_peers\x18\x06 \x03(\v2\x15.flaredb.v1.PeerStatsR\tdownPeers\"Z\n" +
 	"\x17RegionHeartbeatResponse\x12?\n" +
 	"\vchange_peer\x18\x01 \x01(\v2\x1e.flaredb.v1.ChangePeerOperatorR\n" +
 	"changePeer\"R\n" +
@@ -1871,7 +1985,7 @@ func file_flaredb_v1_pd_proto_rawDescGZIP() []byte {
 	return file_flaredb_v1_pd_proto_rawDescData
 }
 
-var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_flaredb_v1_pd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*PDHeader)(nil),                // 0: flaredb.v1.PDHeader
 	(*BootstrapRequest)(nil),        // 1: flaredb.v1.BootstrapRequest
@@ -1884,102 +1998,108 @@ var file_flaredb_v1_pd_proto_goTypes = []any{
 	(*GetRegionByIDResponse)(nil),   // 8: flaredb.v1.GetRegionByIDResponse
 	(*ScanRegionsRequest)(nil),      // 9: flaredb.v1.ScanRegionsRequest
 	(*RegionInfo)(nil),              // 10: flaredb.v1.RegionInfo
-	(*ScanRegionsResponse)(nil),     // 11: flaredb.v1.ScanRegionsResponse
-	(*GetStoreRequest)(nil),         // 12: flaredb.v1.GetStoreRequest
-	(*GetStoreResponse)(nil),        // 13: flaredb.v1.GetStoreResponse
-	(*StoreStatus)(nil),             // 14: flaredb.v1.StoreStatus
-	(*GetAllStoresRequest)(nil),     // 15: flaredb.v1.GetAllStoresRequest
-	(*GetAllStoresResponse)(nil),    // 16: flaredb.v1.GetAllStoresResponse
-	(*StoreStats)(nil),              // 17: flaredb.v1.StoreStats
-	(*StoreHeartbeatRequest)(nil),   // 18: flaredb.v1.StoreHeartbeatRequest
-	(*StoreHeartbeatResponse)(nil),  // 19: flaredb.v1.StoreHeartbeatResponse
-	(*RegionHeartbeatRequest)(nil),  // 20: flaredb.v1.RegionHeartbeatRequest
-	(*RegionHeartbeatResponse)(nil), // 21: flaredb.v1.RegionHeartbeatResponse
-	(*ChangePeerOperator)(nil),      // 22: flaredb.v1.ChangePeerOperator
-	(*AskSplitRequest)(nil),         // 23: flaredb.v1.AskSplitRequest
-	(*AskSplitResponse)(nil),        // 24: flaredb.v1.AskSplitResponse
-	(*ReportSplitRequest)(nil),      // 25: flaredb.v1.ReportSplitRequest
-	(*ReportSplitResponse)(nil),     // 26: flaredb.v1.ReportSplitResponse
-	(*GetClusterInfoRequest)(nil),   // 27: flaredb.v1.GetClusterInfoRequest
-	(*GetClusterInfoResponse)(nil),  // 28: flaredb.v1.GetClusterInfoResponse
-	(*SetStoreStateRequest)(nil),    // 29: flaredb.v1.SetStoreStateRequest
-	(*SetStoreStateResponse)(nil),   // 30: flaredb.v1.SetStoreStateResponse
-	(*Store)(nil),                   // 31: flaredb.v1.Store
-	(*Region)(nil),                  // 32: flaredb.v1.Region
-	(*Peer)(nil),                    // 33: flaredb.v1.Peer
-	(StoreState)(0),                 // 34: flaredb.v1.StoreState
+	(*PeerStats)(nil),               // 11: flaredb.v1.PeerStats
+	(*ScanRegionsResponse)(nil),     // 12: flaredb.v1.ScanRegionsResponse
+	(*GetStoreRequest)(nil),         // 13: flaredb.v1.GetStoreRequest
+	(*GetStoreResponse)(nil),        // 14: flaredb.v1.GetStoreResponse
+	(*StoreStatus)(nil),             // 15: flaredb.v1.StoreStatus
+	(*GetAllStoresRequest)(nil),     // 16: flaredb.v1.GetAllStoresRequest
+	(*GetAllStoresResponse)(nil),    // 17: flaredb.v1.GetAllStoresResponse
+	(*StoreStats)(nil),              // 18: flaredb.v1.StoreStats
+	(*StoreHeartbeatRequest)(nil),   // 19: flaredb.v1.StoreHeartbeatRequest
+	(*StoreHeartbeatResponse)(nil),  // 20: flaredb.v1.StoreHeartbeatResponse
+	(*RegionHeartbeatRequest)(nil),  // 21: flaredb.v1.RegionHeartbeatRequest
+	(*RegionHeartbeatResponse)(nil), // 22: flaredb.v1.RegionHeartbeatResponse
+	(*ChangePeerOperator)(nil),      // 23: flaredb.v1.ChangePeerOperator
+	(*AskSplitRequest)(nil),         // 24: flaredb.v1.AskSplitRequest
+	(*AskSplitResponse)(nil),        // 25: flaredb.v1.AskSplitResponse
+	(*ReportSplitRequest)(nil),      // 26: flaredb.v1.ReportSplitRequest
+	(*ReportSplitResponse)(nil),     // 27: flaredb.v1.ReportSplitResponse
+	(*GetClusterInfoRequest)(nil),   // 28: flaredb.v1.GetClusterInfoRequest
+	(*GetClusterInfoResponse)(nil),  // 29: flaredb.v1.GetClusterInfoResponse
+	(*SetStoreStateRequest)(nil),    // 30: flaredb.v1.SetStoreStateRequest
+	(*SetStoreStateResponse)(nil),   // 31: flaredb.v1.SetStoreStateResponse
+	(*Store)(nil),                   // 32: flaredb.v1.Store
+	(*Region)(nil),                  // 33: flaredb.v1.Region
+	(*Peer)(nil),                    // 34: flaredb.v1.Peer
+	(StoreState)(0),                 // 35: flaredb.v1.StoreState
 }
 var file_flaredb_v1_pd_proto_depIdxs = []int32{
 	0,  // 0: flaredb.v1.BootstrapRequest.header:type_name -> flaredb.v1.PDHeader
-	31, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
-	32, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
+	32, // 1: flaredb.v1.BootstrapRequest.store:type_name -> flaredb.v1.Store
+	33, // 2: flaredb.v1.BootstrapRequest.region:type_name -> flaredb.v1.Region
 	0,  // 3: flaredb.v1.AllocIDRequest.header:type_name -> flaredb.v1.PDHeader
 	0,  // 4: flaredb.v1.GetRegionRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
-	33, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
-	0,  // 7: flaredb.v1.GetRegionByIDRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 8: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
-	33, // 9: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
-	0,  // 10: flaredb.v1.ScanRegionsRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 11: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
-	33, // 12: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
-	10, // 13: flaredb.v1.ScanRegionsResponse.regions:type_name -> flaredb.v1.RegionInfo
-	0,  // 14: flaredb.v1.GetStoreRequest.header:type_name -> flaredb.v1.PDHeader
-	31, // 15: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
-	14, // 16: flaredb.v1.GetStoreResponse.status:type_name -> flaredb.v1.StoreStatus
-	31, // 17: flaredb.v1.StoreStatus.store:type_name -> flaredb.v1.Store
-	17, // 18: flaredb.v1.StoreStatus.stats:type_name -> flaredb.v1.StoreStats
-	0,  // 19: flaredb.v1.GetAllStoresRequest.header:type_name -> flaredb.v1.PDHeader
-	31, // 20: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
-	14, // 21: flaredb.v1.GetAllStoresResponse.statuses:type_name -> flaredb.v1.StoreStatus
-	0,  // 22: flaredb.v1.StoreHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	31, // 23: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
-	17, // 24: flaredb.v1.StoreHeartbeatRequest.stats:type_name -> flaredb.v1.StoreStats
-	0,  // 25: flaredb.v1.RegionHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 26: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
-	33, // 27: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
-	22, // 28: flaredb.v1.RegionHeartbeatResponse.change_peer:type_name -> flaredb.v1.ChangePeerOperator
-	33, // 29: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
-	0,  // 30: flaredb.v1.AskSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 31: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
-	0,  // 32: flaredb.v1.ReportSplitRequest.header:type_name -> flaredb.v1.PDHeader
-	32, // 33: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
-	32, // 34: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
-	0,  // 35: flaredb.v1.GetClusterInfoRequest.header:type_name -> flaredb.v1.PDHeader
-	0,  // 36: flaredb.v1.SetStoreStateRequest.header:type_name -> flaredb.v1.PDHeader
-	34, // 37: flaredb.v1.SetStoreStateRequest.state:type_name -> flaredb.v1.StoreState
-	31, // 38: flaredb.v1.SetStoreStateResponse.store:type_name -> flaredb.v1.Store
-	1,  // 39: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
-	3,  // 40: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
-	5,  // 41: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
-	7,  // 42: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
-	9,  // 43: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
-	12, // 44: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
-	15, // 45: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
-	18, // 46: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
-	20, // 47: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
-	23, // 48: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
-	25, // 49: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
-	27, // 50: flaredb.v1.PDService.GetClusterInfo:input_type -> flaredb.v1.GetClusterInfoRequest
-	29, // 51: flaredb.v1.PDService.SetStoreState:input_type -> flaredb.v1.SetStoreStateRequest
-	2,  // 52: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
-	4,  // 53: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
-	6,  // 54: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
-	8,  // 55: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
-	11, // 56: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
-	13, // 57: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
-	16, // 58: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
-	19, // 59: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
-	21, // 60: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
-	24, // 61: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
-	26, // 62: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
-	28, // 63: flaredb.v1.PDService.GetClusterInfo:output_type -> flaredb.v1.GetClusterInfoResponse
-	30, // 64: flaredb.v1.PDService.SetStoreState:output_type -> flaredb.v1.SetStoreStateResponse
-	52, // [52:65] is the sub-list for method output_type
-	39, // [39:52] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	33, // 5: flaredb.v1.GetRegionResponse.region:type_name -> flaredb.v1.Region
+	34, // 6: flaredb.v1.GetRegionResponse.leader:type_name -> flaredb.v1.Peer
+	11, // 7: flaredb.v1.GetRegionResponse.down_peers:type_name -> flaredb.v1.PeerStats
+	0,  // 8: flaredb.v1.GetRegionByIDRequest.header:type_name -> flaredb.v1.PDHeader
+	33, // 9: flaredb.v1.GetRegionByIDResponse.region:type_name -> flaredb.v1.Region
+	34, // 10: flaredb.v1.GetRegionByIDResponse.leader:type_name -> flaredb.v1.Peer
+	11, // 11: flaredb.v1.GetRegionByIDResponse.down_peers:type_name -> flaredb.v1.PeerStats
+	0,  // 12: flaredb.v1.ScanRegionsRequest.header:type_name -> flaredb.v1.PDHeader
+	33, // 13: flaredb.v1.RegionInfo.region:type_name -> flaredb.v1.Region
+	34, // 14: flaredb.v1.RegionInfo.leader:type_name -> flaredb.v1.Peer
+	11, // 15: flaredb.v1.RegionInfo.down_peers:type_name -> flaredb.v1.PeerStats
+	34, // 16: flaredb.v1.PeerStats.peer:type_name -> flaredb.v1.Peer
+	10, // 17: flaredb.v1.ScanRegionsResponse.regions:type_name -> flaredb.v1.RegionInfo
+	0,  // 18: flaredb.v1.GetStoreRequest.header:type_name -> flaredb.v1.PDHeader
+	32, // 19: flaredb.v1.GetStoreResponse.store:type_name -> flaredb.v1.Store
+	15, // 20: flaredb.v1.GetStoreResponse.status:type_name -> flaredb.v1.StoreStatus
+	32, // 21: flaredb.v1.StoreStatus.store:type_name -> flaredb.v1.Store
+	18, // 22: flaredb.v1.StoreStatus.stats:type_name -> flaredb.v1.StoreStats
+	0,  // 23: flaredb.v1.GetAllStoresRequest.header:type_name -> flaredb.v1.PDHeader
+	32, // 24: flaredb.v1.GetAllStoresResponse.stores:type_name -> flaredb.v1.Store
+	15, // 25: flaredb.v1.GetAllStoresResponse.statuses:type_name -> flaredb.v1.StoreStatus
+	0,  // 26: flaredb.v1.StoreHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
+	32, // 27: flaredb.v1.StoreHeartbeatRequest.store:type_name -> flaredb.v1.Store
+	18, // 28: flaredb.v1.StoreHeartbeatRequest.stats:type_name -> flaredb.v1.StoreStats
+	0,  // 29: flaredb.v1.RegionHeartbeatRequest.header:type_name -> flaredb.v1.PDHeader
+	33, // 30: flaredb.v1.RegionHeartbeatRequest.region:type_name -> flaredb.v1.Region
+	34, // 31: flaredb.v1.RegionHeartbeatRequest.leader:type_name -> flaredb.v1.Peer
+	11, // 32: flaredb.v1.RegionHeartbeatRequest.down_peers:type_name -> flaredb.v1.PeerStats
+	23, // 33: flaredb.v1.RegionHeartbeatResponse.change_peer:type_name -> flaredb.v1.ChangePeerOperator
+	34, // 34: flaredb.v1.ChangePeerOperator.peer:type_name -> flaredb.v1.Peer
+	0,  // 35: flaredb.v1.AskSplitRequest.header:type_name -> flaredb.v1.PDHeader
+	33, // 36: flaredb.v1.AskSplitRequest.region:type_name -> flaredb.v1.Region
+	0,  // 37: flaredb.v1.ReportSplitRequest.header:type_name -> flaredb.v1.PDHeader
+	33, // 38: flaredb.v1.ReportSplitRequest.left:type_name -> flaredb.v1.Region
+	33, // 39: flaredb.v1.ReportSplitRequest.right:type_name -> flaredb.v1.Region
+	0,  // 40: flaredb.v1.GetClusterInfoRequest.header:type_name -> flaredb.v1.PDHeader
+	0,  // 41: flaredb.v1.SetStoreStateRequest.header:type_name -> flaredb.v1.PDHeader
+	35, // 42: flaredb.v1.SetStoreStateRequest.state:type_name -> flaredb.v1.StoreState
+	32, // 43: flaredb.v1.SetStoreStateResponse.store:type_name -> flaredb.v1.Store
+	1,  // 44: flaredb.v1.PDService.Bootstrap:input_type -> flaredb.v1.BootstrapRequest
+	3,  // 45: flaredb.v1.PDService.AllocID:input_type -> flaredb.v1.AllocIDRequest
+	5,  // 46: flaredb.v1.PDService.GetRegion:input_type -> flaredb.v1.GetRegionRequest
+	7,  // 47: flaredb.v1.PDService.GetRegionByID:input_type -> flaredb.v1.GetRegionByIDRequest
+	9,  // 48: flaredb.v1.PDService.ScanRegions:input_type -> flaredb.v1.ScanRegionsRequest
+	13, // 49: flaredb.v1.PDService.GetStore:input_type -> flaredb.v1.GetStoreRequest
+	16, // 50: flaredb.v1.PDService.GetAllStores:input_type -> flaredb.v1.GetAllStoresRequest
+	19, // 51: flaredb.v1.PDService.StoreHeartbeat:input_type -> flaredb.v1.StoreHeartbeatRequest
+	21, // 52: flaredb.v1.PDService.RegionHeartbeat:input_type -> flaredb.v1.RegionHeartbeatRequest
+	24, // 53: flaredb.v1.PDService.AskSplit:input_type -> flaredb.v1.AskSplitRequest
+	26, // 54: flaredb.v1.PDService.ReportSplit:input_type -> flaredb.v1.ReportSplitRequest
+	28, // 55: flaredb.v1.PDService.GetClusterInfo:input_type -> flaredb.v1.GetClusterInfoRequest
+	30, // 56: flaredb.v1.PDService.SetStoreState:input_type -> flaredb.v1.SetStoreStateRequest
+	2,  // 57: flaredb.v1.PDService.Bootstrap:output_type -> flaredb.v1.BootstrapResponse
+	4,  // 58: flaredb.v1.PDService.AllocID:output_type -> flaredb.v1.AllocIDResponse
+	6,  // 59: flaredb.v1.PDService.GetRegion:output_type -> flaredb.v1.GetRegionResponse
+	8,  // 60: flaredb.v1.PDService.GetRegionByID:output_type -> flaredb.v1.GetRegionByIDResponse
+	12, // 61: flaredb.v1.PDService.ScanRegions:output_type -> flaredb.v1.ScanRegionsResponse
+	14, // 62: flaredb.v1.PDService.GetStore:output_type -> flaredb.v1.GetStoreResponse
+	17, // 63: flaredb.v1.PDService.GetAllStores:output_type -> flaredb.v1.GetAllStoresResponse
+	20, // 64: flaredb.v1.PDService.StoreHeartbeat:output_type -> flaredb.v1.StoreHeartbeatResponse
+	22, // 65: flaredb.v1.PDService.RegionHeartbeat:output_type -> flaredb.v1.RegionHeartbeatResponse
+	25, // 66: flaredb.v1.PDService.AskSplit:output_type -> flaredb.v1.AskSplitResponse
+	27, // 67: flaredb.v1.PDService.ReportSplit:output_type -> flaredb.v1.ReportSplitResponse
+	29, // 68: flaredb.v1.PDService.GetClusterInfo:output_type -> flaredb.v1.GetClusterInfoResponse
+	31, // 69: flaredb.v1.PDService.SetStoreState:output_type -> flaredb.v1.SetStoreStateResponse
+	57, // [57:70] is the sub-list for method output_type
+	44, // [44:57] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_flaredb_v1_pd_proto_init() }
@@ -1994,7 +2114,7 @@ func file_flaredb_v1_pd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flaredb_v1_pd_proto_rawDesc), len(file_flaredb_v1_pd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

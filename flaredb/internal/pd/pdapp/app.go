@@ -31,6 +31,7 @@ type Config struct {
 	Prefix             string
 	MaxReplicas        int
 	MaxStoreDownTime   time.Duration
+	MaxPeerDownTime    time.Duration
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -41,14 +42,15 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Prefix, "chainfire-prefix", pd.DefaultPrefix, "key prefix of PD's state in Chainfire")
 	fs.IntVar(&c.MaxReplicas, "max-replicas", pd.DefaultMaxReplicas, "number of replicas every region should have")
 	fs.DurationVar(&c.MaxStoreDownTime, "max-store-down-time", pd.DefaultMaxStoreDownTime, "how long a store may miss heartbeats before its replicas are rebuilt elsewhere")
+	fs.DurationVar(&c.MaxPeerDownTime, "max-peer-down-time", pd.DefaultMaxPeerDownTime, "how long a region's leader may fail to reach a peer whose store is up before the peer is replaced (e.g. a store that missed a split)")
 }
 
 func (c *Config) validate() error {
 	if c.MaxReplicas < 1 {
 		return fmt.Errorf("--max-replicas must be at least 1, not %d", c.MaxReplicas)
 	}
-	if c.MaxStoreDownTime <= 0 || c.ChainfireTimeout <= 0 {
-		return errors.New("--max-store-down-time and --chainfire-timeout must be positive")
+	if c.MaxStoreDownTime <= 0 || c.MaxPeerDownTime <= 0 || c.ChainfireTimeout <= 0 {
+		return errors.New("--max-store-down-time, --max-peer-down-time and --chainfire-timeout must be positive")
 	}
 	if !strings.HasPrefix(c.Prefix, "/") {
 		return fmt.Errorf("--chainfire-prefix must start with /, not %q", c.Prefix)
@@ -102,6 +104,7 @@ func Run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 			Prefix:           cfg.Prefix,
 			MaxReplicas:      cfg.MaxReplicas,
 			MaxStoreDownTime: cfg.MaxStoreDownTime,
+			MaxPeerDownTime:  cfg.MaxPeerDownTime,
 			Logger:           srv.Logger(),
 			Registerer:       rt.Telemetry.Registry,
 		})
