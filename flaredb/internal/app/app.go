@@ -37,6 +37,7 @@ type Config struct {
 	HeartbeatInterval       time.Duration
 	RegionHeartbeatInterval time.Duration
 	ElectionTimeout         time.Duration
+	LeaseRead               bool
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -54,6 +55,7 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "store-heartbeat-interval", 10*time.Second, "period of store heartbeats to PD")
 	fs.DurationVar(&c.RegionHeartbeatInterval, "region-heartbeat-interval", 10*time.Second, "period of region heartbeats to PD (and of carrying out PD's replica changes)")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", time.Second, "Raft heartbeat and election timeout of every region")
+	fs.BoolVar(&c.LeaseRead, "lease-read", true, "serve linearizable reads from a region leader's lease (no heartbeat round per read) while it holds one; every store needs the same --election-timeout")
 }
 
 func (c *Config) validate() error {
@@ -103,7 +105,7 @@ func Run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, ClientAddr: cfg.AdvertiseAddr,
 		SplitSize: cfg.SplitSize, SplitKeys: cfg.SplitKeys, SplitCheckInterval: cfg.SplitCheckInterval,
 		HeartbeatInterval: cfg.HeartbeatInterval, RegionHeartbeatInterval: cfg.RegionHeartbeatInterval,
-		ElectionTimeout: cfg.ElectionTimeout, Logger: rt.Logger, CreatePeer: createPeer,
+		ElectionTimeout: cfg.ElectionTimeout, DisableLeaseRead: !cfg.LeaseRead, Logger: rt.Logger, CreatePeer: createPeer,
 	}, pd)
 	if err != nil {
 		return err

@@ -41,6 +41,7 @@ type Peer struct {
 	wg     sync.WaitGroup
 
 	reads     chan chan readResult
+	lease     *leaseState
 	readyTerm atomic.Uint64
 	readyMu   sync.Mutex
 	readyCh   chan struct{}
@@ -79,7 +80,8 @@ func (s *Store) startPeer(rep *region.Replica, regionID, peerID uint64, bootstra
 		return nil, fmt.Errorf("region %d: %w", regionID, err)
 	}
 	p := &Peer{store: s, regionID: regionID, peerID: peerID, dir: dir,
-		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{}), stopCh: make(chan struct{})}
+		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{}), stopCh: make(chan struct{}),
+		lease: newLeaseState(!s.cfg.DisableLeaseRead, s.cfg.ElectionTimeout)}
 	p.fsm = &fsm{peer: p, rep: rep}
 	if err := p.open(bootstrap); err != nil {
 		p.closeResources()
@@ -136,7 +138,8 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 			rc.NoSnapshotRestoreOnStart = false
 		}
 	}
-	r, err := raft.NewRaft(rc, p.fsm, p.logs, stable, snaps, countingTransport{p.trans, &s.heartbeats})
+	trans := leaseTransport{countingTransport{p.trans, &s.heartbeats}, p.lease, func() uint64 { return p.raft.CurrentTerm() }}
+	r, err := raft.NewRaft(rc, p.fsm, p.logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -190,8 +193,8 @@ func (s *Store) raftConfig(peerID uint64, hlog hclog.Logger) *raft.Config {
 	rc.HeartbeatTimeout = s.cfg.ElectionTimeout
 	rc.ElectionTimeout = s.cfg.ElectionTimeout
 	// The lease is the whole election timeout so a quiescent leader's
-	// slower heartbeats stay inside it (see quiesce.go); reads never rely
-	// on it (they confirm leadership with a round of heartbeats).
+	// slower heartbeats stay inside it (see quiesce.go); reads do not rely
+	// on it (lease reads keep their own lease, see lease.go).
 	rc.LeaderLeaseTimeout = s.cfg.ElectionTimeout
 	// Idle regions cost little: followers learn new commit indexes with
 	// the next append, or every CommitTimeout (see quiesce.go).

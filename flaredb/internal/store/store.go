@@ -52,7 +52,11 @@ type Config struct {
 	ElectionTimeout         time.Duration
 	// QuiesceAfter is how long a region leader must apply nothing before
 	// it slows its heartbeats (default 10 s; see quiesce.go).
-	QuiesceAfter      time.Duration
+	QuiesceAfter time.Duration
+	// DisableLeaseRead makes every linearizable read confirm leadership
+	// with a heartbeat round (ReadIndex) instead of using the leader's
+	// lease when it holds one (see lease.go).
+	DisableLeaseRead  bool
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	Logger            *slog.Logger

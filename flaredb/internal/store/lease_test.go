@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+func voters(ids ...string) []raft.Server {
+	var out []raft.Server
+	for _, id := range ids {
+		out = append(out, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id)})
+	}
+	return out
+}
+
+func TestLeaseExpiryQuorum(t *testing.T) {
+	l := newLeaseState(true, time.Second)
+	conf := voters("1", "2", "3", "4", "5")
+	base := time.Now()
+	if !l.expiry(7, "1", conf).IsZero() {
+		t.Fatal("lease without acks")
+	}
+	l.acked(7, "2", base.Add(-300*time.Millisecond))
+	if !l.expiry(7, "1", conf).IsZero() {
+		t.Fatal("lease with 2 of 5 voters")
+	}
+	l.acked(7, "3", base.Add(-100*time.Millisecond))
+	l.acked(7, "4", base.Add(-200*time.Millisecond))
+	// Leader plus the two newest acks (3 and 4) are a quorum: the lease
+	// runs from the older of them.
+	if got, want := l.expiry(7, "1", conf), base.Add(-200*time.Millisecond+800*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("expiry %v, want %v", got.Sub(base), want.Sub(base))
+	}
+	// An older ack never replaces a newer one.
+	l.acked(7, "3", base.Add(-time.Second))
+	if got, want := l.expiry(7, "1", conf), base.Add(600*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("expiry after stale ack %v", got.Sub(base))
+	}
+	if !l.expiry(6, "1", conf).IsZero() || !l.expiry(8, "1", conf).IsZero() {
+		t.Fatal("lease for another term")
+	}
+	// Non-voters do not count; a leader outside the configuration has none.
+	learners := voters("1", "6", "7")
+	for _, id := range []raft.ServerID{"2", "3", "4"} {
+		learners = append(learners, raft.Server{Suffrage: raft.Nonvoter, ID: id})
+	}
+	if !l.expiry(7, "1", learners).IsZero() {
+		t.Fatal("non-voter counted toward the quorum")
+	}
+	if !l.expiry(7, "9", conf).IsZero() {
+		t.Fatal("lease for a leader outside the configuration")
+	}
+	// Acks of a newer term replace the old term's.
+	l.acked(8, "2", base)
+	if !l.expiry(7, "1", conf).IsZero() || !l.expiry(8, "1", conf).IsZero() {
+		t.Fatal("old term's acks survived a new term")
+	}
+	// A leadership transfer ends the term's lease for good.
+	l.acked(8, "3", base)
+	l.acked(8, "4", base)
+	if l.expiry(8, "1", conf).IsZero() {
+		t.Fatal("no lease with a quorum of acks")
+	}
+	l.revoke(8)
+	l.acked(8, "5", time.Now())
+	if !l.expiry(8, "1", conf).IsZero() {
+		t.Fatal("lease after revoke")
+	}
+}
+
+// readRounds does n linearizable reads on store i and returns how many
+// VerifyLeader rounds and lease reads they cost.
+func readRounds(t *testing.T, c *testCluster, i, n int, want string) (rounds, leaseReads uint64) {
+	t.Helper()
+	p := c.stores[i].Peer(1)
+	q0, r0 := p.LeaseStats()
+	for range n {
+		got, err := c.get(context.Background(), i, "k")
+		if err != nil || got != want {
+			t.Fatalf("get = %q, %v; want %q", got, err, want)
+		}
+	}
+	q1, r1 := p.LeaseStats()
+	return r1 - r0, q1 - q0
+}
+
+func TestLeaseReadsSkipVerifyLeader(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disabled=%v", disabled), func(t *testing.T) {
+			c := newTestCluster(t, 3, Config{DisableLeaseRead: disabled})
+			ld := c.leader()
+			if err := c.put(context.Background(), ld, "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.get(context.Background(), ld, "k"); err != nil { // warm up
+				t.Fatal(err)
+			}
+			const n = 300
+			rounds, leaseReads := readRounds(t, c, ld, n, "v")
+			t.Logf("%d reads: %d VerifyLeader rounds, %d lease reads", n, rounds, leaseReads)
+			if disabled {
+				if rounds < n || leaseReads != 0 {
+					t.Fatalf("lease reads off: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
+				}
+				return
+			}
+			if rounds > 5 || leaseReads < n-5 {
+				t.Fatalf("lease reads on: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
+			}
+		})
+	}
+}
+
+// A quiescent leader (slower heartbeats) keeps its lease: its followers'
+// timing does not change, and reads apply nothing, so it stays quiescent.
+func TestLeaseReadsOnQuiescentLeader(t *testing.T) {
+	c := newTestCluster(t, 3, Config{QuiesceAfter: 300 * time.Millisecond})
+	ld := c.leader()
+	if err := c.put(context.Background(), ld, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	p := c.stores[ld].Peer(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.Quiescent() {
+		if time.Now().After(deadline) {
+			t.Fatal("leader did not quiesce")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var rounds, leaseReads uint64
+	for range 100 {
+		r, q := readRounds(t, c, ld, 1, "v")
+		rounds, leaseReads = rounds+r, leaseReads+q
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("quiescent: 100 reads, %d rounds, %d lease reads", rounds, leaseReads)
+	if leaseReads < 80 {
+		t.Fatalf("quiescent leader served only %d of 100 reads by lease (%d rounds)", leaseReads, rounds)
+	}
+	if !p.Quiescent() {
+		t.Fatal("lease reads woke the quiescent leader")
+	}
+}
+
+func TestLeaseReadSeesWrite(t *testing.T) {
+	c := newTestCluster(t, 3, Config{})
+	ld := c.leader()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("key-%d", w)
+			for i := range 100 {
+				val := fmt.Sprint(i)
+				if err := c.put(ctx, ld, key, val); err != nil {
+					errs <- err
+					return
+				}
+				if got, err := c.get(ctx, ld, key); err != nil || got != val {
+					errs <- fmt.Errorf("%s: read %q, %v after writing %q", key, got, err, val)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if q, _ := c.stores[ld].Peer(1).LeaseStats(); q == 0 {
+		t.Fatal("no read used the lease")
+	}
+}
+
+func TestLeadershipTransferEndsLease(t *testing.T) {
+	c := newTestCluster(t, 3, Config{})
+	ld := c.leader()
+	if err := c.put(context.Background(), ld, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	p := c.stores[ld].Peer(1)
+	if _, ok := p.leaseRead(); !ok {
+		t.Fatal("leader holds no lease")
+	}
+	term := p.raft.CurrentTerm()
+	if err := p.raft.LeadershipTransfer().Error(); err != nil {
+		t.Fatal(err)
+	}
+	p.lease.mu.Lock()
+	revoked := p.lease.revoked
+	p.lease.mu.Unlock()
+	if revoked < term {
+		t.Fatalf("transfer in term %d left the lease unrevoked (revoked up to %d)", term, revoked)
+	}
+	if _, ok := p.leaseRead(); ok {
+		t.Fatal("old leader still serves lease reads after a transfer")
+	}
+	nl := c.leader(ld)
+	if got, err := c.get(context.Background(), nl, "k"); err != nil || got != "v" {
+		t.Fatalf("new leader read %q, %v", got, err)
+	}
+}
