@@ -120,6 +120,7 @@ func TestWatch(t *testing.T) {
 	t.Run("WatchIDs", s.watchIDs)
 	t.Run("Fragment", s.fragment)
 	t.Run("Compaction", s.compaction)
+	t.Run("AtCompactRevision", s.atCompactRevision)
 	t.Run("Etcdctl", s.etcdctl)
 	t.Run("ThousandWatchesOneConnection", s.thousand)
 	t.Run("StalledReader", s.stalledReader)
@@ -419,6 +420,7 @@ func (s watchSuite) compaction(t *testing.T) {
 		last = s.put(t, p+"k", fmt.Sprint(i))
 	}
 	must[*clientv3.CompactResponse](t, "compact")(s.cli.Compact(s.ctx, last))
+	s.everyMemberApplied(t)
 	after := s.put(t, p+"k", "after")
 	got = append(got, events(t, wch, 10)...)
 	if got[0].rev != first || got[10].rev != after {
@@ -442,6 +444,55 @@ func (s watchSuite) compaction(t *testing.T) {
 	fresh := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(last+1))
 	created(t, fresh)
 	wantEvents(t, "watch above the compaction", events(t, fresh, 1), fmt.Sprintf(`PUT %sk="after"@%d`, p, after))
+}
+
+// everyMemberApplied returns once every member has applied what the
+// cluster acknowledged so far. A watch is served from the state of
+// whichever member the client picks, and a member may apply a compaction
+// a moment after the one that answered Compact; a linearizable read on
+// each member waits until it has caught up.
+func (s watchSuite) everyMemberApplied(t *testing.T) {
+	t.Helper()
+	for _, ep := range s.c.Endpoints() {
+		must[*clientv3.GetResponse](t, "linearizable get on "+ep)(s.c.Client(t, ep).Get(s.ctx, "w/"))
+	}
+}
+
+// atCompactRevision: a watch may start at the compact revision itself
+// (etcd refuses only a start below it) and replays every change made at
+// it: compaction keeps the newest version of each key there and, since
+// etcd 3.6, a tombstone there too. Events at the compact revision come
+// without a previous version (compacted away), later ones with it.
+func (s watchSuite) atCompactRevision(t *testing.T) {
+	p := "w/atcompact/"
+	s.put(t, p+"a", "1")
+	s.put(t, p+"b", "1")
+	txn := must[*clientv3.TxnResponse](t, "txn")(s.cli.Txn(s.ctx).Then(
+		clientv3.OpDelete(p+"a"), clientv3.OpPut(p+"b", "2"), clientv3.OpPut(p+"c", "1"),
+	).Commit())
+	at := txn.Header.Revision
+	later := s.put(t, p+"c", "2")
+	must[*clientv3.CompactResponse](t, "compact")(s.cli.Compact(s.ctx, at, clientv3.WithCompactPhysical()))
+	s.everyMemberApplied(t)
+
+	below := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(at-1))
+	created(t, below)
+	r := nextResp(t, below)
+	wantErr(t, "watch one below the compaction", r.Err(), rpctypes.ErrCompacted)
+	if r.CompactRevision != at || !r.Canceled {
+		t.Fatalf("watch one below: compact revision %d canceled %v, want %d true", r.CompactRevision, r.Canceled, at)
+	}
+
+	wch := s.watch(t, p, clientv3.WithPrefix(), clientv3.WithRev(at), clientv3.WithPrevKV())
+	created(t, wch)
+	wantEvents(t, "watch from the compact revision", events(t, wch, 4),
+		fmt.Sprintf(`DELETE %sa=""@%d`, p, at),
+		fmt.Sprintf(`PUT %sb="2"@%d`, p, at),
+		fmt.Sprintf(`PUT %sc="1"@%d`, p, at),
+		fmt.Sprintf(`PUT %sc="2"@%d prev="1"`, p, later))
+	// It then continues live.
+	last := s.del(t, p+"b")
+	wantEvents(t, "live after the replay", events(t, wch, 1), fmt.Sprintf(`DELETE %sb=""@%d prev="2"`, p, last))
 }
 
 // etcdctl: `etcdctl watch` prints live and historical events.

@@ -24,7 +24,13 @@ import (
 // The physical half runs on a background goroutine: it walks the key bucket
 // up to the compact revision in ascending order and deletes every record not
 // in the keep set, CompactBatchLimit per bbolt transaction, and writes
-// "finished" with the last batch. If the process stops in between, Open sees
+// "finished" with the last batch. Tombstones at exactly the compact revision
+// are spared too, as etcd (3.6 and later) spares them: with the puts there,
+// which the keep set always holds, they are the complete set of changes at
+// that revision, which a watch starting at it replays (WatchChanges). The
+// index no longer knows them, so they are invisible to reads, left out of
+// HashKV (it covers revisions above the compact revision) and deleted by the
+// next compaction. If the process stops in between, Open sees
 // scheduled > finished and starts over. Restarting is correct because
 // deletion runs in ascending order: any record already deleted was older
 // than its key's kept revision, or was a tombstone whose older records went
@@ -35,6 +41,64 @@ import (
 type compactJob struct {
 	rev  int64
 	keep map[Revision]struct{} // read-only once built
+}
+
+// spares reports whether the record at rev survives the job: it is in the
+// keep set, or it is a tombstone at the compact revision itself.
+func (j *compactJob) spares(rev Revision, tomb bool) bool {
+	if _, ok := j.keep[rev]; ok {
+		return true
+	}
+	return tomb && rev.Main == j.rev
+}
+
+// WatchChanges is Changes for a watch: from may also be the compact
+// revision itself, as in etcd, whose watch refuses only a start below it.
+// Compaction keeps every change at that revision (see spares), so they are
+// all there, whether or not its physical half has run.
+func (r *ReadTxn) WatchChanges(from, to int64, fn func(Event) bool) error {
+	r.s.mu.RLock()
+	compacted := r.s.compactRev
+	r.s.mu.RUnlock()
+	if from != compacted || from <= 0 {
+		return r.Changes(from, to, fn)
+	}
+	if to <= 0 || to > r.rev {
+		to = r.rev
+	}
+	if from > to {
+		return nil
+	}
+	more, err := r.changesAt(from, fn)
+	if err != nil || !more || from == to {
+		return err
+	}
+	// A compaction since the check above makes this fail with
+	// ErrCompacted, as it should.
+	return r.Changes(from+1, to, fn)
+}
+
+// changesAt calls fn for every change at main revision rev, reporting
+// false if fn stopped early.
+func (r *ReadTxn) changesAt(rev int64, fn func(Event) bool) (bool, error) {
+	c := r.tx.Bucket(keyBucket).Cursor()
+	for k, v := c.Seek(seekKey(rev)); k != nil; k, v = c.Next() {
+		at, tomb, err := parseRevKey(k)
+		if err != nil {
+			return false, err
+		}
+		if at.Main > rev {
+			return true, nil
+		}
+		ev, err := eventOf(at, tomb, v)
+		if err != nil {
+			return false, err
+		}
+		if !fn(ev) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // compactor owns the physical half for one open bbolt file.
@@ -227,7 +291,7 @@ func (c *compactor) deleteBatch(job *compactJob, pos []byte) (next []byte, n int
 		cur := b.Cursor()
 		k, _ := cur.Seek(pos)
 		for ; k != nil; k, _ = cur.Next() {
-			rev, _, err := parseRevKey(k)
+			rev, tomb, err := parseRevKey(k)
 			if err != nil {
 				return err
 			}
@@ -239,7 +303,7 @@ func (c *compactor) deleteBatch(job *compactJob, pos []byte) (next []byte, n int
 				break
 			}
 			visits++
-			if _, ok := job.keep[rev]; !ok {
+			if !job.spares(rev, tomb) {
 				garbage = append(garbage, bytes.Clone(k))
 			}
 		}

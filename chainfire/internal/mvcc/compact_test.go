@@ -28,7 +28,7 @@ func TestCompactSemantics(t *testing.T) {
 	put(t, s, "b", "1") // 4
 	del(t, s, "b", "")  // 5  tombstone before the compaction point
 	put(t, s, "c", "1") // 6
-	del(t, s, "c", "")  // 7  tombstone at the compaction point
+	del(t, s, "c", "")  // 7  tombstone at the compaction point: kept as history
 	put(t, s, "d", "1") // 8  history only after
 	put(t, s, "a", "3") // 9
 	before := map[int64]string{}
@@ -48,7 +48,7 @@ func TestCompactSemantics(t *testing.T) {
 	if got := all(t, s, 7); got != "a=2(c2 m3 v2 l0) " {
 		t.Errorf("at compact rev: %q", got)
 	}
-	if recs := records(t, s); !reflect.DeepEqual(recs, []string{"3.0", "8.0", "9.0"}) {
+	if recs := records(t, s); !reflect.DeepEqual(recs, []string{"3.0", "7.0t", "8.0", "9.0"}) {
 		t.Errorf("records after compaction %v", recs)
 	}
 	wantIdx := "\"a\": [c2 v3 [3.0 9.0]]\n\"d\": [c8 v1 [8.0]]\n"
@@ -86,8 +86,13 @@ func TestCompactAcrossGenerations(t *testing.T) {
 	}
 	compact(t, s, 6) // the tombstone is now the newest <= 6: its generation goes
 	waitCompact(t, s, 6)
+	if recs := records(t, s); !reflect.DeepEqual(recs, []string{"6.0t", "7.0"}) {
+		t.Fatalf("records %v (the tombstone at the compaction point stays as history)", recs)
+	}
+	compact(t, s, 7)
+	waitCompact(t, s, 7)
 	if recs := records(t, s); !reflect.DeepEqual(recs, []string{"7.0"}) {
-		t.Fatalf("records %v", recs)
+		t.Fatalf("records %v (the next compaction takes the tombstone)", recs)
 	}
 }
 
@@ -97,8 +102,8 @@ func TestCompactEverythingKeepsRevision(t *testing.T) {
 	del(t, s, "k", "")
 	compact(t, s, 3)
 	waitCompact(t, s, 3)
-	if recs := records(t, s); len(recs) != 0 {
-		t.Fatalf("records %v", recs)
+	if recs := records(t, s); !reflect.DeepEqual(recs, []string{"3.0t"}) {
+		t.Fatalf("records %v, want only the tombstone at the compaction point", recs)
 	}
 	s = reopen(t, s, Options{})
 	if s.Rev() != 3 || s.CompactRev() != 3 {
@@ -236,13 +241,14 @@ func TestCompactionInterruptedResumesOnOpen(t *testing.T) {
 	for _, r := range records(t, s2) {
 		var main, sub int64
 		fmt.Sscanf(strings.TrimSuffix(r, "t"), "%d.%d", &main, &sub)
-		if main <= at && strings.HasSuffix(r, "t") {
+		if main < at && strings.HasSuffix(r, "t") {
 			t.Errorf("tombstone %s survived compaction at %d", r, at)
 		}
 	}
 	// 13 never-deleted keys + 4 deleted after the compaction point keep
-	// their newest put, and the 5 revisions after it stay.
-	if got, want := len(records(t, s2)), 13+4+5; got != want {
+	// their newest put, the tombstone at it stays, and so do the 5
+	// revisions after it.
+	if got, want := len(records(t, s2)), 13+4+1+5; got != want {
 		t.Errorf("%d records left, want %d", got, want)
 	}
 }
@@ -291,7 +297,8 @@ func TestCompactionFreesSpace(t *testing.T) {
 	if after*10 > before {
 		t.Fatalf("in use %d -> %d: compaction freed less than 90%%", before, after)
 	}
-	if n := len(records(t, s)); n != 64-22+1 {
+	// The live keys, the last delete (at the compaction point) and "after".
+	if n := len(records(t, s)); n != 64-22+1+1 {
 		t.Fatalf("%d records left", n)
 	}
 }

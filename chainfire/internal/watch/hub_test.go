@@ -1,8 +1,10 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/mvcc"
@@ -197,8 +199,9 @@ func TestFiltersAndPrevKV(t *testing.T) {
 	}
 }
 
-// TestCompactedStart: a start revision at or below the compact revision
-// gets created, then canceled with the compact revision.
+// TestCompactedStart: a start revision below the compact revision gets
+// created, then canceled with the compact revision; one at or above it
+// replays from there (etcd refuses only start < compact revision).
 func TestCompactedStart(t *testing.T) {
 	e := newEnv(t, Options{})
 	var revs []int64
@@ -208,7 +211,7 @@ func TestCompactedStart(t *testing.T) {
 	at := revs[2]
 	e.compact(at)
 	s := e.stream()
-	for _, start := range []int64{revs[0], at} {
+	for _, start := range []int64{revs[0], at - 1} {
 		id := s.Watch(Request{Key: []byte("k"), StartRev: start})
 		created(t, s, id)
 		r := next(t, s)
@@ -216,14 +219,93 @@ func TestCompactedStart(t *testing.T) {
 			t.Fatalf("start %d: got %s, want canceled with compact revision %d", start, describe(r), at)
 		}
 	}
-	id := s.Watch(Request{Key: []byte("k"), StartRev: at + 1})
-	created(t, s, id)
-	evs := collect(t, s, id, 2)
-	if evs[0].Rev.Main != revs[3] || evs[1].Rev.Main != revs[4] {
-		t.Fatalf("start after the compaction: got %v", evs)
+	for _, start := range []int64{at, at + 1} {
+		id := s.Watch(Request{Key: []byte("k"), StartRev: start})
+		created(t, s, id)
+		evs := collect(t, s, id, int(revs[4]-start+1))
+		checkSeq(t, fmt.Sprintf("start %d", start), evs, start, revs[4])
 	}
-	if st := e.hub.Stats(); st.Watchers != 1 {
+	if st := e.hub.Stats(); st.Watchers != 2 {
 		t.Fatalf("compacted watchers were not removed: %+v", st)
+	}
+}
+
+// TestStartAtCompactRevision: a watch from the compact revision gets every
+// change made at it — a delete (the tombstone survives compaction, as in
+// etcd), an overwrite and a create in one txn — once physical compaction
+// has run, then later changes. Events at the compact revision come
+// without a previous version (compacted away; etcd sends none either),
+// later ones with it.
+func TestStartAtCompactRevision(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.put("a", "1")
+	e.put("b", "1")
+	at := e.batch(func(tx *mvcc.WriteTxn) error {
+		if _, _, err := tx.DeleteRange([]byte("a"), nil); err != nil {
+			return err
+		}
+		if _, err := tx.Put([]byte("b"), []byte("2"), 0); err != nil {
+			return err
+		}
+		_, err := tx.Put([]byte("c"), []byte("1"), 0)
+		return err
+	})
+	after := e.put("c", "2")
+	e.del("b")
+	e.compact(at)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.store.WaitCompaction(ctx, at); err != nil {
+		t.Fatalf("physical compaction: %v", err)
+	}
+	s := e.stream()
+	id := s.Watch(Request{Key: []byte("a"), End: []byte("d"), StartRev: at, PrevKV: true})
+	created(t, s, id)
+	evs := collect(t, s, id, 5)
+	want := []struct {
+		typ       mvcc.EventType
+		key, val  string
+		rev       int64
+		prev      string
+		wantPrevs bool
+	}{
+		{mvcc.EventDelete, "a", "", at, "", false},
+		{mvcc.EventPut, "b", "2", at, "", false},
+		{mvcc.EventPut, "c", "1", at, "", false},
+		{mvcc.EventPut, "c", "2", after, "1", true},
+		{mvcc.EventDelete, "b", "", after + 1, "2", true},
+	}
+	for i, w := range want {
+		ev := evs[i]
+		if ev.Type != w.typ || string(ev.KV.Key) != w.key || string(ev.KV.Value) != w.val || ev.Rev.Main != w.rev {
+			t.Fatalf("event %d: got %s %s=%q@%d, want %s %s=%q@%d", i, ev.Type, ev.KV.Key, ev.KV.Value, ev.Rev.Main, w.typ, w.key, w.val, w.rev)
+		}
+		if (ev.PrevKV != nil) != w.wantPrevs || (w.wantPrevs && string(ev.PrevKV.Value) != w.prev) {
+			t.Fatalf("event %d (%s %s@%d): previous version %+v, want %q (sent: %v)", i, ev.Type, ev.KV.Key, ev.Rev.Main, ev.PrevKV, w.prev, w.wantPrevs)
+		}
+	}
+	// Left: the tombstone of a, b and c at the compact revision, and the
+	// two later changes.
+	if n := records(t, e.store); n != 5 {
+		t.Fatalf("%d records after compacting at %d, want 5", n, at)
+	}
+	// The spared tombstone is history only: reads at the compact
+	// revision still see a deleted, and it goes with the next compaction.
+	if res, err := e.store.Range([]byte("a"), nil, mvcc.RangeOptions{Rev: at}); err != nil || len(res.KVs) != 0 {
+		t.Fatalf("read of the deleted key at the compact revision: %+v, %v", res.KVs, err)
+	}
+	e.compact(after)
+	if err := e.store.WaitCompaction(ctx, after); err != nil {
+		t.Fatalf("physical compaction: %v", err)
+	}
+	if n := records(t, e.store); n != 3 {
+		t.Fatalf("%d records after compacting at %d, want 3 (b at %d, c and the delete of b)", n, after, at)
+	}
+	id = s.Watch(Request{Key: []byte("a"), End: []byte("d"), StartRev: after})
+	created(t, s, id)
+	evs = collect(t, s, id, 2)
+	if evs[0].Rev.Main != after || evs[1].Rev.Main != after+1 || string(evs[0].KV.Key) != "c" {
+		t.Fatalf("watch from the next compact revision: got %v", evs)
 	}
 }
 
@@ -410,4 +492,22 @@ func TestWatcherSetAll(t *testing.T) {
 	if set.n != 0 || len(set.all()) != 0 || len(set.keys)+len(set.prefixes)+len(set.ranges) != 0 {
 		t.Fatalf("after removing everything: n=%d %+v", set.n, set)
 	}
+}
+
+// records counts the revision records in the store's key bucket.
+func records(t *testing.T, st *mvcc.Store) int {
+	t.Helper()
+	n := 0
+	err := st.Read(func(r *mvcc.ReadTxn) error {
+		b := r.Tx().Bucket([]byte("key"))
+		if b == nil {
+			return fmt.Errorf("no key bucket")
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

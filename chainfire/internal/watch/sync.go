@@ -45,11 +45,11 @@ type pick struct {
 
 // syncOnce runs one catch-up pass and reports whether it did anything.
 func (h *Hub) syncOnce() bool {
-	picks, epoch, from := h.choose()
+	picks, epoch, from, compacted := h.choose()
 	if len(picks) == 0 {
 		return false
 	}
-	upTo, err := h.readHistory(picks, from)
+	upTo, err := h.readHistory(picks, from, compacted)
 	if err != nil {
 		if !errors.Is(err, mvcc.ErrCompacted) {
 			h.log.Warn("watch catch-up read failed", "from", from, "error", err.Error())
@@ -62,16 +62,20 @@ func (h *Hub) syncOnce() bool {
 
 // choose cancels the unsynced watchers whose position was compacted,
 // promotes those that are not behind, and picks up to maxWatchersPerSync
-// of the rest whose streams have room. from is the lowest position picked.
-func (h *Hub) choose() (picks []pick, epoch uint64, from int64) {
+// of the rest whose streams have room. from is the lowest position picked;
+// compacted is the compact revision the choice was made against.
+func (h *Hub) choose() (picks []pick, epoch uint64, from, compacted int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	compacted := h.store.CompactRev()
+	compacted = h.store.CompactRev()
 	for w := range h.unsynced {
 		switch {
-		case w.minRev <= compacted:
+		case w.minRev < compacted:
 			// etcd's answer to a watcher whose history is gone: the compact
-			// revision, and the watcher is cancelled.
+			// revision, and the watcher is cancelled. A watcher at the
+			// compact revision itself is not behind it: compaction keeps
+			// every change there (mvcc.ReadTxn.WatchChanges), and etcd
+			// refuses only a start below the compact revision.
 			h.removeLocked(w)
 			w.stream.q.pushControl(Response{WatchID: w.id, Canceled: true, CompactRev: compacted, Rev: h.rev})
 		case w.minRev > h.rev:
@@ -84,13 +88,13 @@ func (h *Hub) choose() (picks []pick, epoch uint64, from int64) {
 		}
 	}
 	h.answerProgressLocked()
-	return picks, h.epoch, from
+	return picks, h.epoch, from, compacted
 }
 
 // readHistory reads the store's changes from from on, bounded by the batch
 // limits but never splitting a revision, and gives each pick its share.
 // It returns the last revision the read covers completely.
-func (h *Hub) readHistory(picks []pick, from int64) (int64, error) {
+func (h *Hub) readHistory(picks []pick, from, compacted int64) (int64, error) {
 	var upTo int64
 	err := h.store.Read(func(r *mvcc.ReadTxn) error {
 		var (
@@ -98,7 +102,7 @@ func (h *Hub) readHistory(picks []pick, from int64) (int64, error) {
 			bytes int
 			cut   int64 // the first revision left out, 0 if none
 		)
-		err := r.Changes(from, 0, func(ev mvcc.Event) bool {
+		err := r.WatchChanges(from, 0, func(ev mvcc.Event) bool {
 			if (len(evs) >= h.opts.SyncBatchEvents || bytes >= h.opts.SyncBatchBytes) && ev.Rev.Main != evs[len(evs)-1].Rev.Main {
 				cut = ev.Rev.Main
 				return false
@@ -114,14 +118,16 @@ func (h *Hub) readHistory(picks []pick, from int64) (int64, error) {
 		if cut != 0 {
 			upTo = cut - 1
 		}
-		return share(r, picks, evs)
+		return share(r, picks, evs, compacted)
 	})
 	return upTo, err
 }
 
 // share hands each pick the events it wants, reading previous versions for
-// those that asked for them (history records do not carry them).
-func share(r *mvcc.ReadTxn, picks []pick, evs []mvcc.Event) error {
+// those that asked for them (history records do not carry them). An event
+// at the compact revision has its previous version compacted away; etcd
+// sends such an event without one, and so does the hub.
+func share(r *mvcc.ReadTxn, picks []pick, evs []mvcc.Event, compacted int64) error {
 	prev := map[int]*mvcc.KeyValue{}
 	for i := range picks {
 		p := &picks[i]
@@ -131,7 +137,7 @@ func share(r *mvcc.ReadTxn, picks []pick, evs []mvcc.Event) error {
 				continue
 			}
 			out := *ev
-			if p.w.req.PrevKV {
+			if p.w.req.PrevKV && ev.Rev.Main > compacted {
 				kv, ok := prev[j]
 				if !ok {
 					var err error
