@@ -197,6 +197,12 @@ func (s *Store) prepareNewPeer(ctx context.Context, p *Peer, target *flaredbv1.P
 	return p.compactLog(ctx)
 }
 
+// CompactLog takes a snapshot of the region and drops every log entry
+// behind it, so a follower that is behind can only catch up from a
+// snapshot (what tests of lagging replicas need; raft on its own compacts
+// at its next snapshot interval).
+func (p *Peer) CompactLog(ctx context.Context) error { return p.compactLog(ctx) }
+
 // compactLog takes a snapshot and drops every log entry behind it.
 func (p *Peer) compactLog(ctx context.Context) error {
 	old := p.raft.ReloadableConfig()

@@ -101,7 +101,7 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 	if err != nil {
 		return err
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft-region-%d", p.regionID), Level: hclog.Error, Output: s.cfg.RaftLogOutput})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft-region-%d", p.regionID), Level: hclog.Error, Output: newRaftLogLimiter(s.cfg.RaftLogOutput)})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(p.dir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("snapshot store: %w", err)
