@@ -20,18 +20,45 @@ func (s *Server) Mount(path string, h http.Handler) {
 	procedures := serviceProcedures(name)
 	s.mu.Lock()
 	s.services = append(s.services, name)
-	for _, p := range procedures {
-		s.known[p] = true
+	known := make(map[string]procedure, len(*s.known.Load())+len(procedures))
+	for k, v := range *s.known.Load() {
+		known[k] = v
 	}
+	for p, kind := range procedures {
+		known[p] = kind
+	}
+	s.known.Store(&known)
 	s.mu.Unlock()
 	s.mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isKnown(r.URL.Path) {
+		if s.procedureOf(r) == unknownProcedure {
 			writeUnimplemented(w, r)
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
 }
+
+func (s *Server) procedureOf(r *http.Request) procedure { return (*s.known.Load())[r.URL.Path] }
+
+// route routes a request. Calls of unary methods are handed to the
+// worker pool before routing, so the mux, Connect and the handler all run
+// on a worker's grown stack.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if s.procedureOf(r) == unaryProcedure {
+		s.workers.serveHTTP(s.mux, w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// procedure is what Mount knows of a method path.
+type procedure uint8
+
+const (
+	unknownProcedure   procedure = iota
+	unaryProcedure               // served on the worker pool
+	streamingProcedure           // long-lived: served on its own goroutine
+)
 
 // HandleHTTP serves a plain HTTP endpoint (pattern as for http.ServeMux),
 // for the few APIs that are not RPC, such as OAuth2 and OIDC endpoints.
@@ -44,15 +71,9 @@ func (s *Server) Names() []string {
 	return append([]string(nil), s.services...)
 }
 
-func (s *Server) isKnown(procedure string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.known[procedure]
-}
-
-// serviceProcedures lists "/pkg.Service/Method" for every method of the
-// named service, from the generated descriptors linked into the binary.
-func serviceProcedures(name string) []string {
+// serviceProcedures maps "/pkg.Service/Method" of every method of the named
+// service to its kind, from the generated descriptors linked into the binary.
+func serviceProcedures(name string) map[string]procedure {
 	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 	if err != nil {
 		panic(fmt.Sprintf("server: mount %q: service descriptor not linked in: %v", name, err))
@@ -62,9 +83,14 @@ func serviceProcedures(name string) []string {
 		panic(fmt.Sprintf("server: mount %q: not a service", name))
 	}
 	methods := sd.Methods()
-	out := make([]string, 0, methods.Len())
+	out := make(map[string]procedure, methods.Len())
 	for i := range methods.Len() {
-		out = append(out, "/"+name+"/"+string(methods.Get(i).Name()))
+		md := methods.Get(i)
+		kind := unaryProcedure
+		if md.IsStreamingClient() || md.IsStreamingServer() {
+			kind = streamingProcedure
+		}
+		out["/"+name+"/"+string(md.Name())] = kind
 	}
 	return out
 }

@@ -23,6 +23,7 @@ const (
 	DefaultShutdownTimeout      = 10 * time.Second
 	DefaultReadHeaderTimeout    = 10 * time.Second
 	DefaultMaxConcurrentStreams = 100_000
+	DefaultUnaryWorkers         = 64
 	// compressMinBytes keeps small responses uncompressed even when the
 	// client offers gzip: compressing them costs more than it saves.
 	compressMinBytes = 1024
@@ -52,6 +53,12 @@ type Config struct {
 	MaxConcurrentStreams int
 	// EnablePprof serves net/http/pprof under /debug/pprof/.
 	EnablePprof bool
+	// NoWriteCoalescing turns off batching of a connection's writes (see
+	// coalescingConn).
+	NoWriteCoalescing bool
+	// UnaryWorkers is how many long-lived goroutines serve unary calls
+	// (see workerPool); 0 means DefaultUnaryWorkers, negative none.
+	UnaryWorkers int
 }
 
 // Server is a service's RPC server. Create it with New, mount handlers, then
@@ -62,14 +69,16 @@ type Server struct {
 	log       *slog.Logger
 	listener  net.Listener
 	mux       *http.ServeMux
-	otel      *otelconnect.Interceptor
+	otel      connect.Interceptor
 	started   time.Time
 	readiness atomic.Pointer[ReadinessFunc]
 	stopping  atomic.Bool
 
-	mu       sync.Mutex
+	workers *workerPool // set by Serve; nil before
+
+	mu       sync.Mutex // serializes Mount
 	services []string
-	known    map[string]bool
+	known    atomic.Pointer[map[string]procedure] // copied on Mount, read per call
 }
 
 // ReadinessFunc reports nil when the service is ready to serve, or an error
@@ -80,12 +89,7 @@ type ReadinessFunc func(ctx context.Context) error
 // built-in endpoints. tel supplies providers and the logger.
 func New(cfg Config, tel *telemetry.Telemetry) (*Server, error) {
 	cfg = cfg.withDefaults()
-	otel, err := otelconnect.NewInterceptor(
-		otelconnect.WithTracerProvider(tel.TracerProvider),
-		otelconnect.WithMeterProvider(tel.MeterProvider),
-		otelconnect.WithPropagator(tel.Propagator),
-		otelconnect.WithTrustRemote(),
-	)
+	otel, err := newTelemetryInterceptor(tel)
 	if err != nil {
 		return nil, fmt.Errorf("server: otel interceptor: %w", err)
 	}
@@ -104,10 +108,25 @@ func New(cfg Config, tel *telemetry.Telemetry) (*Server, error) {
 		mux:      http.NewServeMux(),
 		otel:     otel,
 		started:  time.Now(),
-		known:    make(map[string]bool),
 	}
+	s.known.Store(&map[string]procedure{})
 	s.mountBuiltins()
 	return s, nil
+}
+
+// newTelemetryInterceptor returns otelconnect's interceptor when spans may
+// be recorded, and otherwise rpcMetrics, which records the same metrics
+// without per-call span and attribute work.
+func newTelemetryInterceptor(tel *telemetry.Telemetry) (connect.Interceptor, error) {
+	if !tel.TracingEnabled() {
+		return newRPCMetrics(tel.MeterProvider, tel.Propagator)
+	}
+	return otelconnect.NewInterceptor(
+		otelconnect.WithTracerProvider(tel.TracerProvider),
+		otelconnect.WithMeterProvider(tel.MeterProvider),
+		otelconnect.WithPropagator(tel.Propagator),
+		otelconnect.WithTrustRemote(),
+	)
 }
 
 func (c Config) withDefaults() Config {
@@ -122,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConcurrentStreams <= 0 {
 		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if c.UnaryWorkers == 0 {
+		c.UnaryWorkers = DefaultUnaryWorkers
 	}
 	return c
 }
@@ -164,15 +186,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           http.HandlerFunc(s.route),
 		Protocols:         &protocols,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxConcurrentStreams},
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	s.workers = newWorkerPool(max(s.cfg.UnaryWorkers, 0))
+	defer s.workers.stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(s.listener) }()
+	ln := s.listener
+	if !s.cfg.NoWriteCoalescing {
+		ln = coalescingListener{ln}
+	}
+	go func() { serveErr <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", s.Addr().String())
 	select {
 	case err := <-serveErr:

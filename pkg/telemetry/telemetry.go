@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config names the process being instrumented.
@@ -77,6 +78,17 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
 	return t, nil
+}
+
+// TracingEnabled reports whether spans may be recorded: false when the
+// tracer provider is a no-op (no OTLP trace endpoint), so instrumentation
+// can skip building spans and their attributes altogether.
+func (t *Telemetry) TracingEnabled() bool {
+	if t.TracerProvider == nil {
+		return false
+	}
+	_, isNoop := t.TracerProvider.(noop.TracerProvider)
+	return !isNoop
 }
 
 // MetricsHandler serves the Prometheus registry in the text exposition format.

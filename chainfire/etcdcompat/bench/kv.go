@@ -157,6 +157,9 @@ func runClients(ctx context.Context, o Options, clients int, do func(ctx context
 	if len(samples) == 0 && lastErr != nil {
 		r.Skip = skipReason(lastErr)
 	}
+	if lastErr != nil {
+		r.LastError = lastErr.Error()
+	}
 	return r
 }
 
@@ -177,9 +180,18 @@ func isUnimplemented(err error) bool {
 	return status.Code(err) == codes.Unimplemented
 }
 
+// runClientsCPU is runClients, also measuring t's CPU during the window
+// (which runClients starts a warmup after it is called).
+func runClientsCPU(ctx context.Context, t *target, o Options, clients int, do func(ctx context.Context, i int, rng *rand.Rand) error) Result {
+	cpu := measureCPU(ctx, t, o.Warmup, o.Duration)
+	r := runClients(ctx, o, clients, do)
+	r.ServerCPU = cpu()
+	return r
+}
+
 func runKV(ctx context.Context, t *target, o Options, row Row) Result {
 	do := kvOp(row.Kind)
-	return runClients(ctx, o, row.Clients, func(ctx context.Context, i int, rng *rand.Rand) error {
+	return runClientsCPU(ctx, t, o, row.Clients, func(ctx context.Context, i int, rng *rand.Rand) error {
 		return do(ctx, t.conn(i, row.Clients), rng)
 	})
 }

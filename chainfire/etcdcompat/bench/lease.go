@@ -24,7 +24,7 @@ func runLeaseKeepAlive(ctx context.Context, t *target, o Options, row Row) Resul
 		}
 		ids[i] = resp.ID
 	}
-	return runClients(ctx, o, row.Clients, func(ctx context.Context, i int, _ *rand.Rand) error {
+	return runClientsCPU(ctx, t, o, row.Clients, func(ctx context.Context, i int, _ *rand.Rand) error {
 		_, err := t.conn(i, row.Clients).KeepAliveOnce(ctx, ids[i])
 		return err
 	})

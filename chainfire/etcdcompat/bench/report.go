@@ -14,19 +14,36 @@ import (
 // Chainfire is better: its QPS over etcd's, and etcd's p50 over its own.
 // For the watch row QPS is events delivered per second, set by the put
 // rate, so the latency ratio is the one that matters.
+//
+// With a baseline the table also has the chainfire-before cluster's figures
+// and its ratios to etcd, before the current build's.
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\tetcd QPS\tp50\tp99\tchainfire QPS\tp50\tp99\tQPS cf/etcd\tp50 etcd/cf\t")
+	baseline := len(rep.Systems) > 2
+	if baseline {
+		fmt.Fprintln(tw, "row\tetcd QPS\tp50\tp99\tbefore QPS\tp50\tp99\tchainfire QPS\tp50\tp99\tQPS before/etcd\tQPS cf/etcd\tp50 etcd/before\tp50 etcd/cf\tcpu/op etcd\tbefore\tcf\t")
+	} else {
+		fmt.Fprintln(tw, "row\tetcd QPS\tp50\tp99\tchainfire QPS\tp50\tp99\tQPS cf/etcd\tp50 etcd/cf\tcpu/op etcd\tcf\t")
+	}
 	for _, row := range rep.Rows {
 		e := summarizeRounds(rep.Results[row][cluster.Etcd])
 		c := summarizeRounds(rep.Results[row][cluster.Chainfire])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", row, cells(e), cells(c), ratio(c.QPS, e.QPS, c, e), ratio(float64(e.P50), float64(c.P50), c, e))
+		if baseline {
+			b := summarizeRounds(rep.Results[row][ChainfireBefore])
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row, cells(e), cells(b), cells(c),
+				ratio(b.QPS, e.QPS, b, e), ratio(c.QPS, e.QPS, c, e),
+				ratio(float64(e.P50), float64(b.P50), b, e), ratio(float64(e.P50), float64(c.P50), c, e),
+				cpuCell(e), cpuCell(b), cpuCell(c))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row, cells(e), cells(c), ratio(c.QPS, e.QPS, c, e), ratio(float64(e.P50), float64(c.P50), c, e),
+			cpuCell(e), cpuCell(c))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, row := range rep.Rows {
-		for _, impl := range impls {
+		for _, impl := range rep.Systems {
 			s := summarizeRounds(rep.Results[row][impl])
 			switch {
 			case s.Rounds == 0:
@@ -37,6 +54,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// cpuCell is the cluster's CPU per operation in µs, "-" when not measured.
+func cpuCell(s Summary) string {
+	if s.Rounds == 0 || s.CPUPerOp == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fµs", s.CPUPerOp)
 }
 
 func cells(s Summary) string {

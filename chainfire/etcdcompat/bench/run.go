@@ -27,6 +27,10 @@ type Options struct {
 	// taken during the last round's ProfileRows.
 	ProfileDir  string
 	ProfileRows []Kind
+	// Baseline, when set, is another Chainfire binary (an earlier build)
+	// run as a third cluster, "chainfire-before", in the same rounds, so a
+	// change is measured before and after side by side with etcd.
+	Baseline string
 	// Log receives progress and per-round figures.
 	Log io.Writer
 }
@@ -65,12 +69,21 @@ func (o Options) validate() error {
 // round.
 type Report struct {
 	Rows    []Row
+	Systems []cluster.Impl
 	Results map[Row]map[cluster.Impl][]Result
 	Leaders map[cluster.Impl]int
 }
 
-// impls are the implementations compared, etcd first in the table.
-var impls = []cluster.Impl{cluster.Etcd, cluster.Chainfire}
+// ChainfireBefore labels the cluster running Options.Baseline.
+const ChainfireBefore cluster.Impl = "chainfire-before"
+
+// systems are the clusters compared, etcd first in the table.
+func (o Options) systems() []cluster.Impl {
+	if o.Baseline != "" {
+		return []cluster.Impl{cluster.Etcd, ChainfireBefore, cluster.Chainfire}
+	}
+	return []cluster.Impl{cluster.Etcd, cluster.Chainfire}
+}
 
 // Run starts both clusters, runs every row o.Rounds times on each
 // (alternating which goes first), and returns the results. The server
@@ -89,8 +102,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			t.close()
 		}
 	}()
-	rep = &Report{Rows: o.rows(), Results: map[Row]map[cluster.Impl][]Result{}, Leaders: map[cluster.Impl]int{}}
-	for _, impl := range impls {
+	systems := o.systems()
+	rep = &Report{Rows: o.rows(), Systems: systems, Results: map[Row]map[cluster.Impl][]Result{}, Leaders: map[cluster.Impl]int{}}
+	for _, impl := range systems {
 		start := time.Now()
 		t, err := startTarget(ctx, h, impl, o)
 		if err != nil {
@@ -105,7 +119,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	for round := range o.Rounds {
 		for ri, row := range rep.Rows {
-			for _, impl := range roundOrder(round + ri) {
+			for _, impl := range roundOrder(systems, round+ri) {
 				if err := ctx.Err(); err != nil {
 					return rep, err
 				}
@@ -119,12 +133,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	return rep, nil
 }
 
-// roundOrder alternates which implementation runs a row first.
-func roundOrder(n int) []cluster.Impl {
-	if n%2 == 0 {
-		return impls
-	}
-	return []cluster.Impl{impls[1], impls[0]}
+// roundOrder rotates which system runs a row first (with two systems it
+// alternates).
+func roundOrder(systems []cluster.Impl, n int) []cluster.Impl {
+	k := n % len(systems)
+	return append(append([]cluster.Impl(nil), systems[k:]...), systems[:k]...)
 }
 
 func hasKind(ks []Kind, k Kind) bool {
@@ -155,6 +168,13 @@ func (r Result) String() string {
 	if r.Skip != "" {
 		return r.Skip
 	}
-	return fmt.Sprintf("%9.0f/s  p50 %-9v p99 %-9v ops %d errors %d",
-		r.QPS(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Ops, r.Errors)
+	return fmt.Sprintf("%9.0f/s  p50 %-9v p99 %-9v ops %d errors %d  server cpu %.0fµs/op",
+		r.QPS(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Ops, r.Errors, r.CPUPerOp()) + lastError(r)
+}
+
+func lastError(r Result) string {
+	if r.LastError == "" {
+		return ""
+	}
+	return "  last error: " + r.LastError
 }

@@ -14,6 +14,20 @@ type Result struct {
 	// Skip, when set, says why the row could not run (the server answered
 	// Unimplemented, or the row failed); the figures are then empty.
 	Skip string
+	// LastError is the last failed operation's error, if any failed.
+	LastError string
+	// ServerCPU is the CPU time the cluster's three processes used during
+	// the window (0 when not measured: the watch row).
+	ServerCPU time.Duration
+}
+
+// CPUPerOp is the cluster's CPU time per completed operation in
+// microseconds, 0 when not measured.
+func (r Result) CPUPerOp() float64 {
+	if r.Ops == 0 || r.ServerCPU <= 0 {
+		return 0
+	}
+	return float64(r.ServerCPU.Microseconds()) / float64(r.Ops)
 }
 
 // QPS is completed operations per second.
@@ -50,9 +64,10 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 type Summary struct {
 	QPS      float64
 	P50, P99 time.Duration
-	Errors   int    // total across rounds
-	Rounds   int    // rounds that produced figures
-	Skip     string // set when no round produced figures
+	CPUPerOp float64 // server CPU µs per operation; 0 when not measured
+	Errors   int     // total across rounds
+	Rounds   int     // rounds that produced figures
+	Skip     string  // set when no round produced figures
 }
 
 // summarizeRounds takes the median of each figure across the rounds that
@@ -62,6 +77,7 @@ func summarizeRounds(rs []Result) Summary {
 		s        Summary
 		qps      []float64
 		p50, p99 []time.Duration
+		cpu      []float64
 	)
 	for _, r := range rs {
 		s.Errors += r.Errors
@@ -72,6 +88,7 @@ func summarizeRounds(rs []Result) Summary {
 		qps = append(qps, r.QPS())
 		p50 = append(p50, r.P50)
 		p99 = append(p99, r.P99)
+		cpu = append(cpu, r.CPUPerOp())
 	}
 	s.Rounds = len(qps)
 	if s.Rounds == 0 {
@@ -81,6 +98,7 @@ func summarizeRounds(rs []Result) Summary {
 	s.QPS = median(qps)
 	s.P50 = median(p50)
 	s.P99 = median(p99)
+	s.CPUPerOp = median(cpu)
 	return s
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -29,7 +30,7 @@ func startTarget(ctx context.Context, h *harnessTB, impl cluster.Impl, o Options
 	if o.ProfileDir != "" {
 		flags = append(flags, "--enable-pprof")
 	}
-	c := cluster.Start(h, cluster.Config{Impl: impl, ExtraFlags: flags, LogLevel: "warn", StartTimeout: time.Minute})
+	c := startCluster(h, impl, o, cluster.Config{Impl: impl, ExtraFlags: flags, LogLevel: "warn", StartTimeout: time.Minute})
 	t := &target{impl: impl, cluster: c}
 	admin := c.Client(h)
 	t.leader = c.WaitLeader(h, admin)
@@ -52,6 +53,21 @@ func startTarget(ctx context.Context, h *harnessTB, impl cluster.Impl, o Options
 		return nil, err
 	}
 	return t, nil
+}
+
+// startCluster starts cfg; for ChainfireBefore it starts Chainfire from
+// o.Baseline (the harness takes the binary from $CHAINFIRE_BIN).
+func startCluster(h *harnessTB, impl cluster.Impl, o Options, cfg cluster.Config) *cluster.Cluster {
+	if impl != ChainfireBefore {
+		return cluster.Start(h, cfg)
+	}
+	current := os.Getenv("CHAINFIRE_BIN")
+	if err := os.Setenv("CHAINFIRE_BIN", o.Baseline); err != nil {
+		h.Fatalf("bench: %v", err)
+	}
+	defer os.Setenv("CHAINFIRE_BIN", current)
+	cfg.Impl = cluster.Chainfire
+	return cluster.Start(h, cfg)
 }
 
 // spreadOrder puts a follower first (unless firstLeader), then the leader,

@@ -3,6 +3,7 @@ package etcdapi
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"connectrpc.com/connect"
 
@@ -35,8 +36,12 @@ func toConnect(err error) error {
 // fails fast with etcd's no-leader error.
 type requireLeader struct{ m *member.Member }
 
-func (r requireLeader) check(h interface{ Get(string) string }) error {
-	if h.Get("hasleader") == "true" && !r.m.HasLeader() {
+// hasLeaderKey is "hasleader" in canonical form: indexing the header with
+// it skips Get's canonicalization, an allocation on every call.
+const hasLeaderKey = "Hasleader"
+
+func (r requireLeader) check(h http.Header) error {
+	if v := h[hasLeaderKey]; len(v) > 0 && v[0] == "true" && !r.m.HasLeader() {
 		return etcderr.NoLeader.Connect()
 	}
 	return nil

@@ -73,6 +73,19 @@ func (s memberService) LeaseRenew(ctx context.Context, req *connect.Request[chai
 	return nil, toConnect(err)
 }
 
+// LeaseRenewBatch is the leader's side of the keepalives a follower
+// forwards together: one TTL per id, 0 for a lease that does not exist.
+func (s memberService) LeaseRenewBatch(ctx context.Context, req *connect.Request[chainfirev1.LeaseRenewBatchRequest]) (*connect.Response[chainfirev1.LeaseRenewBatchResponse], error) {
+	ttls, err := s.m.LeaseRenewBatchOnLeader(ctx, req.Msg.GetIds())
+	switch {
+	case err == nil:
+		return connect.NewResponse(&chainfirev1.LeaseRenewBatchResponse{Ttls: ttls}), nil
+	case member.IsRetry(err):
+		return nil, etcderr.NotLeader.Connect()
+	}
+	return nil, toConnect(err)
+}
+
 // LeaseTimeToLive is the leader's side of a forwarded LeaseTimeToLive.
 func (s memberService) LeaseTimeToLive(ctx context.Context, req *connect.Request[chainfirev1.LeaseTimeToLiveRequest]) (*connect.Response[chainfirev1.LeaseTimeToLiveResponse], error) {
 	resp, err := s.m.LeaseTimeToLiveOnLeader(ctx, req.Msg.GetRequest())

@@ -76,7 +76,8 @@ func (m *Member) LeaseRevoke(ctx context.Context, id int64) (*pb.LeaseRevokeResp
 }
 
 // LeaseRenew renews lease id and returns its TTL: on the leader directly,
-// from a follower by asking the leader. An unknown or expired lease is
+// from a follower by asking the leader, together with the other keepalives
+// waiting at the same time (see renewer). An unknown or expired lease is
 // etcderr.LeaseNotFound.
 func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 	ctx, cancel := m.withRequestTimeout(ctx)
@@ -85,18 +86,7 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 		if m.node.IsLeader() {
 			return m.LeaseRenewOnLeader(ctx, id)
 		}
-		client, ok := m.leaderClient()
-		if !ok {
-			return 0, errRetry
-		}
-		resp, err := client.member.LeaseRenew(ctx, connect.NewRequest(&chainfirev1.LeaseRenewRequest{Id: id}))
-		if err != nil {
-			return 0, forwardError(ctx, err)
-		}
-		if resp.Msg.GetTtl() <= 0 {
-			return 0, etcderr.LeaseNotFound
-		}
-		return resp.Msg.GetTtl(), nil
+		return m.renewer.submit(ctx, id)
 	})
 }
 
@@ -104,26 +94,14 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 // lessor is primary (a new leader promotes it once it has applied its
 // predecessors' entries) and clears a stale checkpoint through Raft.
 func (m *Member) LeaseRenewOnLeader(ctx context.Context, id int64) (int64, error) {
-	if err := m.waitPrimary(ctx); err != nil {
+	ttls, err := m.LeaseRenewBatchOnLeader(ctx, []int64{id})
+	if err != nil {
 		return 0, err
 	}
-	ttl, needClear, err := m.Leases().Renew(id)
-	switch {
-	case errors.Is(err, lease.ErrNotPrimary):
-		return 0, errRetry
-	case errors.Is(err, lease.ErrNotFound):
+	if ttls[0] <= 0 {
 		return 0, etcderr.LeaseNotFound
-	case err != nil:
-		return 0, err
 	}
-	if needClear {
-		cp := &chainfirev1.LeaseCheckpoints{Checkpoints: []*chainfirev1.LeaseCheckpoint{{Id: id}}}
-		if _, err := m.ProposeOnLeader(ctx, &chainfirev1.RaftCommand{Command: &chainfirev1.RaftCommand_LeaseCheckpoints{LeaseCheckpoints: cp}}); err != nil {
-			return 0, err
-		}
-	}
-	m.metrics.leaseKeepalives.Inc()
-	return ttl, nil
+	return ttls[0], nil
 }
 
 // LeaseTimeToLive answers etcd's LeaseTimeToLive from the leader's view.

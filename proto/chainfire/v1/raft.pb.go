@@ -690,6 +690,96 @@ func (x *LeaseRenewResponse) GetTtl() int64 {
 	return 0
 }
 
+type LeaseRenewBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []int64                `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewBatchRequest) Reset() {
+	*x = LeaseRenewBatchRequest{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewBatchRequest) ProtoMessage() {}
+
+func (x *LeaseRenewBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewBatchRequest.ProtoReflect.Descriptor instead.
+func (*LeaseRenewBatchRequest) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LeaseRenewBatchRequest) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type LeaseRenewBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One TTL per id, in order: seconds until expiry after the renewal, 0 for
+	// a lease that is unknown or expired.
+	Ttls          []int64 `protobuf:"varint,1,rep,packed,name=ttls,proto3" json:"ttls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRenewBatchResponse) Reset() {
+	*x = LeaseRenewBatchResponse{}
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRenewBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRenewBatchResponse) ProtoMessage() {}
+
+func (x *LeaseRenewBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRenewBatchResponse.ProtoReflect.Descriptor instead.
+func (*LeaseRenewBatchResponse) Descriptor() ([]byte, []int) {
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LeaseRenewBatchResponse) GetTtls() []int64 {
+	if x != nil {
+		return x.Ttls
+	}
+	return nil
+}
+
 type LeaseTimeToLiveRequest struct {
 	state         protoimpl.MessageState               `protogen:"open.v1"`
 	Request       *etcdserverpb.LeaseTimeToLiveRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
@@ -699,7 +789,7 @@ type LeaseTimeToLiveRequest struct {
 
 func (x *LeaseTimeToLiveRequest) Reset() {
 	*x = LeaseTimeToLiveRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +801,7 @@ func (x *LeaseTimeToLiveRequest) String() string {
 func (*LeaseTimeToLiveRequest) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[9]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +814,7 @@ func (x *LeaseTimeToLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveRequest.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{9}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LeaseTimeToLiveRequest) GetRequest() *etcdserverpb.LeaseTimeToLiveRequest {
@@ -743,7 +833,7 @@ type LeaseTimeToLiveResponse struct {
 
 func (x *LeaseTimeToLiveResponse) Reset() {
 	*x = LeaseTimeToLiveResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +845,7 @@ func (x *LeaseTimeToLiveResponse) String() string {
 func (*LeaseTimeToLiveResponse) ProtoMessage() {}
 
 func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[10]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +858,7 @@ func (x *LeaseTimeToLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseTimeToLiveResponse.ProtoReflect.Descriptor instead.
 func (*LeaseTimeToLiveResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{10}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LeaseTimeToLiveResponse) GetResponse() *etcdserverpb.LeaseTimeToLiveResponse {
@@ -787,7 +877,7 @@ type ProposeBatchRequest struct {
 
 func (x *ProposeBatchRequest) Reset() {
 	*x = ProposeBatchRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +889,7 @@ func (x *ProposeBatchRequest) String() string {
 func (*ProposeBatchRequest) ProtoMessage() {}
 
 func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[11]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +902,7 @@ func (x *ProposeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProposeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{11}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposeBatchRequest) GetCommands() []*RaftCommand {
@@ -832,7 +922,7 @@ type ProposeBatchResponse struct {
 
 func (x *ProposeBatchResponse) Reset() {
 	*x = ProposeBatchResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +934,7 @@ func (x *ProposeBatchResponse) String() string {
 func (*ProposeBatchResponse) ProtoMessage() {}
 
 func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[12]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +947,7 @@ func (x *ProposeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{12}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProposeBatchResponse) GetResults() []*ProposeResult {
@@ -881,7 +971,7 @@ type ProposeResult struct {
 
 func (x *ProposeResult) Reset() {
 	*x = ProposeResult{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +983,7 @@ func (x *ProposeResult) String() string {
 func (*ProposeResult) ProtoMessage() {}
 
 func (x *ProposeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[13]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +996,7 @@ func (x *ProposeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResult.ProtoReflect.Descriptor instead.
 func (*ProposeResult) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{13}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProposeResult) GetResponse() *ProposeResponse {
@@ -939,7 +1029,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1041,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[14]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1054,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{14}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProposeRequest) GetCommand() *RaftCommand {
@@ -991,7 +1081,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1093,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[15]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1106,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{15}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProposeResponse) GetResponse() isProposeResponse_Response {
@@ -1128,7 +1218,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1230,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[16]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1243,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{16}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{18}
 }
 
 type ReadIndexResponse struct {
@@ -1166,7 +1256,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1268,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chainfire_v1_raft_proto_msgTypes[17]
+	mi := &file_chainfire_v1_raft_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1281,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{17}
+	return file_chainfire_v1_raft_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1254,7 +1344,11 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x11LeaseRenewRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"&\n" +
 	"\x12LeaseRenewResponse\x12\x10\n" +
-	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\"X\n" +
+	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\"*\n" +
+	"\x16LeaseRenewBatchRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\"-\n" +
+	"\x17LeaseRenewBatchResponse\x12\x12\n" +
+	"\x04ttls\x18\x01 \x03(\x03R\x04ttls\"X\n" +
 	"\x16LeaseTimeToLiveRequest\x12>\n" +
 	"\arequest\x18\x01 \x01(\v2$.etcdserverpb.LeaseTimeToLiveRequestR\arequest\"\\\n" +
 	"\x17LeaseTimeToLiveResponse\x12A\n" +
@@ -1285,13 +1379,14 @@ const file_chainfire_v1_raft_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\"=\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xad\x03\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\x8d\x04\n" +
 	"\rMemberService\x12L\n" +
 	"\tReadIndex\x12\x1e.chainfire.v1.ReadIndexRequest\x1a\x1f.chainfire.v1.ReadIndexResponse\x12F\n" +
 	"\aPropose\x12\x1c.chainfire.v1.ProposeRequest\x1a\x1d.chainfire.v1.ProposeResponse\x12U\n" +
 	"\fProposeBatch\x12!.chainfire.v1.ProposeBatchRequest\x1a\".chainfire.v1.ProposeBatchResponse\x12O\n" +
 	"\n" +
 	"LeaseRenew\x12\x1f.chainfire.v1.LeaseRenewRequest\x1a .chainfire.v1.LeaseRenewResponse\x12^\n" +
+	"\x0fLeaseRenewBatch\x12$.chainfire.v1.LeaseRenewBatchRequest\x1a%.chainfire.v1.LeaseRenewBatchResponse\x12^\n" +
 	"\x0fLeaseTimeToLive\x12$.chainfire.v1.LeaseTimeToLiveRequest\x1a%.chainfire.v1.LeaseTimeToLiveResponseB\xaa\x01\n" +
 	"\x10com.chainfire.v1B\tRaftProtoP\x01Z:github.com/photoncloud/core/proto/chainfire/v1;chainfirev1\xa2\x02\x03CXX\xaa\x02\fChainfire.V1\xca\x02\fChainfire\\V1\xe2\x02\x18Chainfire\\V1\\GPBMetadata\xea\x02\rChainfire::V1b\x06proto3"
 
@@ -1307,7 +1402,7 @@ func file_chainfire_v1_raft_proto_rawDescGZIP() []byte {
 	return file_chainfire_v1_raft_proto_rawDescData
 }
 
-var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_chainfire_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_chainfire_v1_raft_proto_goTypes = []any{
 	(*RaftCommand)(nil),                          // 0: chainfire.v1.RaftCommand
 	(*LeaseCheckpoints)(nil),                     // 1: chainfire.v1.LeaseCheckpoints
@@ -1318,68 +1413,72 @@ var file_chainfire_v1_raft_proto_goTypes = []any{
 	(*MemberAttributes)(nil),                     // 6: chainfire.v1.MemberAttributes
 	(*LeaseRenewRequest)(nil),                    // 7: chainfire.v1.LeaseRenewRequest
 	(*LeaseRenewResponse)(nil),                   // 8: chainfire.v1.LeaseRenewResponse
-	(*LeaseTimeToLiveRequest)(nil),               // 9: chainfire.v1.LeaseTimeToLiveRequest
-	(*LeaseTimeToLiveResponse)(nil),              // 10: chainfire.v1.LeaseTimeToLiveResponse
-	(*ProposeBatchRequest)(nil),                  // 11: chainfire.v1.ProposeBatchRequest
-	(*ProposeBatchResponse)(nil),                 // 12: chainfire.v1.ProposeBatchResponse
-	(*ProposeResult)(nil),                        // 13: chainfire.v1.ProposeResult
-	(*ProposeRequest)(nil),                       // 14: chainfire.v1.ProposeRequest
-	(*ProposeResponse)(nil),                      // 15: chainfire.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),                     // 16: chainfire.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),                    // 17: chainfire.v1.ReadIndexResponse
-	(*etcdserverpb.PutRequest)(nil),              // 18: etcdserverpb.PutRequest
-	(*etcdserverpb.DeleteRangeRequest)(nil),      // 19: etcdserverpb.DeleteRangeRequest
-	(*etcdserverpb.TxnRequest)(nil),              // 20: etcdserverpb.TxnRequest
-	(*etcdserverpb.CompactionRequest)(nil),       // 21: etcdserverpb.CompactionRequest
-	(*etcdserverpb.AlarmRequest)(nil),            // 22: etcdserverpb.AlarmRequest
-	(*etcdserverpb.LeaseGrantRequest)(nil),       // 23: etcdserverpb.LeaseGrantRequest
-	(*etcdserverpb.LeaseRevokeRequest)(nil),      // 24: etcdserverpb.LeaseRevokeRequest
-	(*etcdserverpb.LeaseTimeToLiveRequest)(nil),  // 25: etcdserverpb.LeaseTimeToLiveRequest
-	(*etcdserverpb.LeaseTimeToLiveResponse)(nil), // 26: etcdserverpb.LeaseTimeToLiveResponse
-	(*etcdserverpb.PutResponse)(nil),             // 27: etcdserverpb.PutResponse
-	(*etcdserverpb.DeleteRangeResponse)(nil),     // 28: etcdserverpb.DeleteRangeResponse
-	(*etcdserverpb.TxnResponse)(nil),             // 29: etcdserverpb.TxnResponse
-	(*etcdserverpb.CompactionResponse)(nil),      // 30: etcdserverpb.CompactionResponse
-	(*etcdserverpb.LeaseGrantResponse)(nil),      // 31: etcdserverpb.LeaseGrantResponse
-	(*etcdserverpb.LeaseRevokeResponse)(nil),     // 32: etcdserverpb.LeaseRevokeResponse
+	(*LeaseRenewBatchRequest)(nil),               // 9: chainfire.v1.LeaseRenewBatchRequest
+	(*LeaseRenewBatchResponse)(nil),              // 10: chainfire.v1.LeaseRenewBatchResponse
+	(*LeaseTimeToLiveRequest)(nil),               // 11: chainfire.v1.LeaseTimeToLiveRequest
+	(*LeaseTimeToLiveResponse)(nil),              // 12: chainfire.v1.LeaseTimeToLiveResponse
+	(*ProposeBatchRequest)(nil),                  // 13: chainfire.v1.ProposeBatchRequest
+	(*ProposeBatchResponse)(nil),                 // 14: chainfire.v1.ProposeBatchResponse
+	(*ProposeResult)(nil),                        // 15: chainfire.v1.ProposeResult
+	(*ProposeRequest)(nil),                       // 16: chainfire.v1.ProposeRequest
+	(*ProposeResponse)(nil),                      // 17: chainfire.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),                     // 18: chainfire.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),                    // 19: chainfire.v1.ReadIndexResponse
+	(*etcdserverpb.PutRequest)(nil),              // 20: etcdserverpb.PutRequest
+	(*etcdserverpb.DeleteRangeRequest)(nil),      // 21: etcdserverpb.DeleteRangeRequest
+	(*etcdserverpb.TxnRequest)(nil),              // 22: etcdserverpb.TxnRequest
+	(*etcdserverpb.CompactionRequest)(nil),       // 23: etcdserverpb.CompactionRequest
+	(*etcdserverpb.AlarmRequest)(nil),            // 24: etcdserverpb.AlarmRequest
+	(*etcdserverpb.LeaseGrantRequest)(nil),       // 25: etcdserverpb.LeaseGrantRequest
+	(*etcdserverpb.LeaseRevokeRequest)(nil),      // 26: etcdserverpb.LeaseRevokeRequest
+	(*etcdserverpb.LeaseTimeToLiveRequest)(nil),  // 27: etcdserverpb.LeaseTimeToLiveRequest
+	(*etcdserverpb.LeaseTimeToLiveResponse)(nil), // 28: etcdserverpb.LeaseTimeToLiveResponse
+	(*etcdserverpb.PutResponse)(nil),             // 29: etcdserverpb.PutResponse
+	(*etcdserverpb.DeleteRangeResponse)(nil),     // 30: etcdserverpb.DeleteRangeResponse
+	(*etcdserverpb.TxnResponse)(nil),             // 31: etcdserverpb.TxnResponse
+	(*etcdserverpb.CompactionResponse)(nil),      // 32: etcdserverpb.CompactionResponse
+	(*etcdserverpb.LeaseGrantResponse)(nil),      // 33: etcdserverpb.LeaseGrantResponse
+	(*etcdserverpb.LeaseRevokeResponse)(nil),     // 34: etcdserverpb.LeaseRevokeResponse
 }
 var file_chainfire_v1_raft_proto_depIdxs = []int32{
-	18, // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
-	19, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
-	20, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
-	21, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
+	20, // 0: chainfire.v1.RaftCommand.put:type_name -> etcdserverpb.PutRequest
+	21, // 1: chainfire.v1.RaftCommand.delete_range:type_name -> etcdserverpb.DeleteRangeRequest
+	22, // 2: chainfire.v1.RaftCommand.txn:type_name -> etcdserverpb.TxnRequest
+	23, // 3: chainfire.v1.RaftCommand.compaction:type_name -> etcdserverpb.CompactionRequest
 	6,  // 4: chainfire.v1.RaftCommand.publish_attributes:type_name -> chainfire.v1.MemberAttributes
 	4,  // 5: chainfire.v1.RaftCommand.member_record:type_name -> chainfire.v1.MemberRecord
 	5,  // 6: chainfire.v1.RaftCommand.member_forget:type_name -> chainfire.v1.MemberForget
-	22, // 7: chainfire.v1.RaftCommand.alarm:type_name -> etcdserverpb.AlarmRequest
-	23, // 8: chainfire.v1.RaftCommand.lease_grant:type_name -> etcdserverpb.LeaseGrantRequest
-	24, // 9: chainfire.v1.RaftCommand.lease_revoke:type_name -> etcdserverpb.LeaseRevokeRequest
+	24, // 7: chainfire.v1.RaftCommand.alarm:type_name -> etcdserverpb.AlarmRequest
+	25, // 8: chainfire.v1.RaftCommand.lease_grant:type_name -> etcdserverpb.LeaseGrantRequest
+	26, // 9: chainfire.v1.RaftCommand.lease_revoke:type_name -> etcdserverpb.LeaseRevokeRequest
 	1,  // 10: chainfire.v1.RaftCommand.lease_checkpoints:type_name -> chainfire.v1.LeaseCheckpoints
 	2,  // 11: chainfire.v1.LeaseCheckpoints.checkpoints:type_name -> chainfire.v1.LeaseCheckpoint
-	25, // 12: chainfire.v1.LeaseTimeToLiveRequest.request:type_name -> etcdserverpb.LeaseTimeToLiveRequest
-	26, // 13: chainfire.v1.LeaseTimeToLiveResponse.response:type_name -> etcdserverpb.LeaseTimeToLiveResponse
+	27, // 12: chainfire.v1.LeaseTimeToLiveRequest.request:type_name -> etcdserverpb.LeaseTimeToLiveRequest
+	28, // 13: chainfire.v1.LeaseTimeToLiveResponse.response:type_name -> etcdserverpb.LeaseTimeToLiveResponse
 	0,  // 14: chainfire.v1.ProposeBatchRequest.commands:type_name -> chainfire.v1.RaftCommand
-	13, // 15: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
-	15, // 16: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
+	15, // 15: chainfire.v1.ProposeBatchResponse.results:type_name -> chainfire.v1.ProposeResult
+	17, // 16: chainfire.v1.ProposeResult.response:type_name -> chainfire.v1.ProposeResponse
 	0,  // 17: chainfire.v1.ProposeRequest.command:type_name -> chainfire.v1.RaftCommand
-	27, // 18: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
-	28, // 19: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
-	29, // 20: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
-	30, // 21: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
-	31, // 22: chainfire.v1.ProposeResponse.lease_grant:type_name -> etcdserverpb.LeaseGrantResponse
-	32, // 23: chainfire.v1.ProposeResponse.lease_revoke:type_name -> etcdserverpb.LeaseRevokeResponse
-	16, // 24: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
-	14, // 25: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
-	11, // 26: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
+	29, // 18: chainfire.v1.ProposeResponse.put:type_name -> etcdserverpb.PutResponse
+	30, // 19: chainfire.v1.ProposeResponse.delete_range:type_name -> etcdserverpb.DeleteRangeResponse
+	31, // 20: chainfire.v1.ProposeResponse.txn:type_name -> etcdserverpb.TxnResponse
+	32, // 21: chainfire.v1.ProposeResponse.compaction:type_name -> etcdserverpb.CompactionResponse
+	33, // 22: chainfire.v1.ProposeResponse.lease_grant:type_name -> etcdserverpb.LeaseGrantResponse
+	34, // 23: chainfire.v1.ProposeResponse.lease_revoke:type_name -> etcdserverpb.LeaseRevokeResponse
+	18, // 24: chainfire.v1.MemberService.ReadIndex:input_type -> chainfire.v1.ReadIndexRequest
+	16, // 25: chainfire.v1.MemberService.Propose:input_type -> chainfire.v1.ProposeRequest
+	13, // 26: chainfire.v1.MemberService.ProposeBatch:input_type -> chainfire.v1.ProposeBatchRequest
 	7,  // 27: chainfire.v1.MemberService.LeaseRenew:input_type -> chainfire.v1.LeaseRenewRequest
-	9,  // 28: chainfire.v1.MemberService.LeaseTimeToLive:input_type -> chainfire.v1.LeaseTimeToLiveRequest
-	17, // 29: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
-	15, // 30: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
-	12, // 31: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
-	8,  // 32: chainfire.v1.MemberService.LeaseRenew:output_type -> chainfire.v1.LeaseRenewResponse
-	10, // 33: chainfire.v1.MemberService.LeaseTimeToLive:output_type -> chainfire.v1.LeaseTimeToLiveResponse
-	29, // [29:34] is the sub-list for method output_type
-	24, // [24:29] is the sub-list for method input_type
+	9,  // 28: chainfire.v1.MemberService.LeaseRenewBatch:input_type -> chainfire.v1.LeaseRenewBatchRequest
+	11, // 29: chainfire.v1.MemberService.LeaseTimeToLive:input_type -> chainfire.v1.LeaseTimeToLiveRequest
+	19, // 30: chainfire.v1.MemberService.ReadIndex:output_type -> chainfire.v1.ReadIndexResponse
+	17, // 31: chainfire.v1.MemberService.Propose:output_type -> chainfire.v1.ProposeResponse
+	14, // 32: chainfire.v1.MemberService.ProposeBatch:output_type -> chainfire.v1.ProposeBatchResponse
+	8,  // 33: chainfire.v1.MemberService.LeaseRenew:output_type -> chainfire.v1.LeaseRenewResponse
+	10, // 34: chainfire.v1.MemberService.LeaseRenewBatch:output_type -> chainfire.v1.LeaseRenewBatchResponse
+	12, // 35: chainfire.v1.MemberService.LeaseTimeToLive:output_type -> chainfire.v1.LeaseTimeToLiveResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -1403,7 +1502,7 @@ func file_chainfire_v1_raft_proto_init() {
 		(*RaftCommand_LeaseRevoke)(nil),
 		(*RaftCommand_LeaseCheckpoints)(nil),
 	}
-	file_chainfire_v1_raft_proto_msgTypes[15].OneofWrappers = []any{
+	file_chainfire_v1_raft_proto_msgTypes[17].OneofWrappers = []any{
 		(*ProposeResponse_Put)(nil),
 		(*ProposeResponse_DeleteRange)(nil),
 		(*ProposeResponse_Txn)(nil),
@@ -1417,7 +1516,7 @@ func file_chainfire_v1_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chainfire_v1_raft_proto_rawDesc), len(file_chainfire_v1_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ func run() error {
 	flag.BoolVar(&o.FirstLeader, "first-leader", false, "send the first connection (all of a 1-client row) to the leader instead of a follower")
 	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of every Chainfire member during the last round of -profile-rows here")
 	flag.StringVar(&profileRows, "profile-rows", "all", "rows to profile when -profile-dir is set")
+	flag.StringVar(&o.Baseline, "baseline-bin", "", "also run this Chainfire binary (an earlier build) as a third cluster, chainfire-before, in the same rounds")
 	flag.BoolVar(&quiet, "q", false, "do not print progress and per-round figures")
 	flag.Parse()
 

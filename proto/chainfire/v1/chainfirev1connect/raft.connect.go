@@ -43,6 +43,9 @@ const (
 	// MemberServiceLeaseRenewProcedure is the fully-qualified name of the MemberService's LeaseRenew
 	// RPC.
 	MemberServiceLeaseRenewProcedure = "/chainfire.v1.MemberService/LeaseRenew"
+	// MemberServiceLeaseRenewBatchProcedure is the fully-qualified name of the MemberService's
+	// LeaseRenewBatch RPC.
+	MemberServiceLeaseRenewBatchProcedure = "/chainfire.v1.MemberService/LeaseRenewBatch"
 	// MemberServiceLeaseTimeToLiveProcedure is the fully-qualified name of the MemberService's
 	// LeaseTimeToLive RPC.
 	MemberServiceLeaseTimeToLiveProcedure = "/chainfire.v1.MemberService/LeaseTimeToLive"
@@ -65,6 +68,10 @@ type MemberServiceClient interface {
 	// LeaseRenew renews a lease on the leader, which alone tracks expiry: a
 	// follower forwards each keepalive it receives.
 	LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error)
+	// LeaseRenewBatch renews several leases at once: a follower funnels the
+	// keepalives it receives through it, one round trip per batch rather than
+	// one per keepalive.
+	LeaseRenewBatch(context.Context, *connect.Request[v1.LeaseRenewBatchRequest]) (*connect.Response[v1.LeaseRenewBatchResponse], error)
 	// LeaseTimeToLive answers from the leader's view of remaining time.
 	LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error)
 }
@@ -104,6 +111,12 @@ func NewMemberServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(memberServiceMethods.ByName("LeaseRenew")),
 			connect.WithClientOptions(opts...),
 		),
+		leaseRenewBatch: connect.NewClient[v1.LeaseRenewBatchRequest, v1.LeaseRenewBatchResponse](
+			httpClient,
+			baseURL+MemberServiceLeaseRenewBatchProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("LeaseRenewBatch")),
+			connect.WithClientOptions(opts...),
+		),
 		leaseTimeToLive: connect.NewClient[v1.LeaseTimeToLiveRequest, v1.LeaseTimeToLiveResponse](
 			httpClient,
 			baseURL+MemberServiceLeaseTimeToLiveProcedure,
@@ -119,6 +132,7 @@ type memberServiceClient struct {
 	propose         *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
 	proposeBatch    *connect.Client[v1.ProposeBatchRequest, v1.ProposeBatchResponse]
 	leaseRenew      *connect.Client[v1.LeaseRenewRequest, v1.LeaseRenewResponse]
+	leaseRenewBatch *connect.Client[v1.LeaseRenewBatchRequest, v1.LeaseRenewBatchResponse]
 	leaseTimeToLive *connect.Client[v1.LeaseTimeToLiveRequest, v1.LeaseTimeToLiveResponse]
 }
 
@@ -140,6 +154,11 @@ func (c *memberServiceClient) ProposeBatch(ctx context.Context, req *connect.Req
 // LeaseRenew calls chainfire.v1.MemberService.LeaseRenew.
 func (c *memberServiceClient) LeaseRenew(ctx context.Context, req *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error) {
 	return c.leaseRenew.CallUnary(ctx, req)
+}
+
+// LeaseRenewBatch calls chainfire.v1.MemberService.LeaseRenewBatch.
+func (c *memberServiceClient) LeaseRenewBatch(ctx context.Context, req *connect.Request[v1.LeaseRenewBatchRequest]) (*connect.Response[v1.LeaseRenewBatchResponse], error) {
+	return c.leaseRenewBatch.CallUnary(ctx, req)
 }
 
 // LeaseTimeToLive calls chainfire.v1.MemberService.LeaseTimeToLive.
@@ -164,6 +183,10 @@ type MemberServiceHandler interface {
 	// LeaseRenew renews a lease on the leader, which alone tracks expiry: a
 	// follower forwards each keepalive it receives.
 	LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error)
+	// LeaseRenewBatch renews several leases at once: a follower funnels the
+	// keepalives it receives through it, one round trip per batch rather than
+	// one per keepalive.
+	LeaseRenewBatch(context.Context, *connect.Request[v1.LeaseRenewBatchRequest]) (*connect.Response[v1.LeaseRenewBatchResponse], error)
 	// LeaseTimeToLive answers from the leader's view of remaining time.
 	LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error)
 }
@@ -199,6 +222,12 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(memberServiceMethods.ByName("LeaseRenew")),
 		connect.WithHandlerOptions(opts...),
 	)
+	memberServiceLeaseRenewBatchHandler := connect.NewUnaryHandler(
+		MemberServiceLeaseRenewBatchProcedure,
+		svc.LeaseRenewBatch,
+		connect.WithSchema(memberServiceMethods.ByName("LeaseRenewBatch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	memberServiceLeaseTimeToLiveHandler := connect.NewUnaryHandler(
 		MemberServiceLeaseTimeToLiveProcedure,
 		svc.LeaseTimeToLive,
@@ -215,6 +244,8 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 			memberServiceProposeBatchHandler.ServeHTTP(w, r)
 		case MemberServiceLeaseRenewProcedure:
 			memberServiceLeaseRenewHandler.ServeHTTP(w, r)
+		case MemberServiceLeaseRenewBatchProcedure:
+			memberServiceLeaseRenewBatchHandler.ServeHTTP(w, r)
 		case MemberServiceLeaseTimeToLiveProcedure:
 			memberServiceLeaseTimeToLiveHandler.ServeHTTP(w, r)
 		default:
@@ -240,6 +271,10 @@ func (UnimplementedMemberServiceHandler) ProposeBatch(context.Context, *connect.
 
 func (UnimplementedMemberServiceHandler) LeaseRenew(context.Context, *connect.Request[v1.LeaseRenewRequest]) (*connect.Response[v1.LeaseRenewResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.LeaseRenew is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) LeaseRenewBatch(context.Context, *connect.Request[v1.LeaseRenewBatchRequest]) (*connect.Response[v1.LeaseRenewBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chainfire.v1.MemberService.LeaseRenewBatch is not implemented"))
 }
 
 func (UnimplementedMemberServiceHandler) LeaseTimeToLive(context.Context, *connect.Request[v1.LeaseTimeToLiveRequest]) (*connect.Response[v1.LeaseTimeToLiveResponse], error) {
