@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
@@ -161,7 +162,8 @@ func TestCheckerNeverRemovesTheLeader(t *testing.T) {
 func TestRegionHeartbeatDownPeers(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	c := f.open(Config{MaxPeerDownTime: time.Minute})
+	reg := prometheus.NewRegistry()
+	c := f.open(Config{MaxPeerDownTime: time.Minute, Registerer: reg})
 	first := bootstrap(t, c).GetRegion()
 	beat := func() {
 		for id := uint64(1); id <= 3; id++ {
@@ -192,6 +194,7 @@ func TestRegionHeartbeatDownPeers(t *testing.T) {
 	if got := c.RegionByID(r.GetId()).GetDownPeers(); len(got) != 1 || got[0].GetPeer().GetId() != 802 {
 		t.Fatalf("routing table down peers = %v, want peer 802", got)
 	}
+	wantGauge(t, reg, "flaredb_pd_regions_down_peers", 1)
 	if got := f.open(Config{}).RegionByID(r.GetId()).GetDownPeers(); len(got) != 0 {
 		t.Fatalf("down peers were saved to Chainfire: %v", got)
 	}
@@ -210,4 +213,23 @@ func TestRegionHeartbeatDownPeers(t *testing.T) {
 	if got := c.RegionByID(r.GetId()).GetDownPeers(); len(got) != 0 {
 		t.Fatalf("down peers after a clean heartbeat = %v", got)
 	}
+	wantGauge(t, reg, "flaredb_pd_regions_down_peers", 0)
+	wantGauge(t, reg, "flaredb_pd_regions_under_replicated", 1)
+}
+
+func wantGauge(t *testing.T, reg *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if got := mf.GetMetric()[0].GetGauge().GetValue(); got != want {
+				t.Fatalf("%s = %v, want %v", name, got, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s not exported", name)
 }
