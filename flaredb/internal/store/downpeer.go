@@ -90,13 +90,6 @@ func (d *downTracker) report(meta *flaredbv1.Region, now time.Time, minDown time
 	return out
 }
 
-// hasDown reports whether some follower is currently unreachable.
-func (d *downTracker) hasDown() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.since) > 0
-}
-
 // DownPeers lists the followers this leader has failed to reach for at
 // least downReportAfter election timeouts (nil on a follower).
 func (p *Peer) DownPeers() []*flaredbv1.PeerStats {

@@ -11,8 +11,13 @@ import (
 // quiet regions cost PD about 17 heartbeats a second instead of 100.
 // Changes (range, epoch, peers, leader term, size in MiB) are reported at
 // the next interval, and so is everything while PD has a membership
-// change pending for the region or a follower is unreachable (PD times how
-// long it stays down), so the replica checker is not slowed.
+// change pending for the region, so the replica checker is not slowed.
+// The set of followers reported down (downpeer.go) is part of the
+// fingerprint: a peer going down or coming back is reported at once, and
+// while it stays down each quiet report carries its current down time, so
+// PD decides at most quietBeats intervals late (against a threshold of
+// minutes) and a down store does not bring every region's heartbeats back
+// to full rate.
 const quietBeats = 5
 
 // hbState is what the region heartbeat loop (its only user) remembers of
@@ -28,7 +33,7 @@ type hbState struct {
 func (p *Peer) heartbeatDue() bool {
 	fp := p.heartbeatFingerprint()
 	h := &p.hb
-	if fp != h.reported || h.pending || p.down.hasDown() || h.skipped >= quietBeats {
+	if fp != h.reported || h.pending || h.skipped >= quietBeats {
 		h.reported, h.skipped = fp, 0
 		return true
 	}
@@ -48,6 +53,10 @@ func (p *Peer) heartbeatFingerprint() string {
 		p.raft.CurrentTerm(), size>>20)
 	for _, peer := range meta.GetPeers() {
 		fmt.Fprintf(&b, "%d:%d:%d,", peer.GetId(), peer.GetStoreId(), peer.GetRole())
+	}
+	b.WriteString("/down:")
+	for _, d := range p.DownPeers() {
+		fmt.Fprintf(&b, "%d,", d.GetPeer().GetId())
 	}
 	return b.String()
 }
