@@ -22,7 +22,7 @@ func Register(srv *server.Server, m *member.Member, opts Options) {
 	if opts.MaxTxnOps <= 0 {
 		opts.MaxTxnOps = DefaultMaxTxnOps
 	}
-	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}, learnerGuard{m}))
+	hopts := srv.HandlerOptions(connect.WithInterceptors(requireLeader{m}, newLearnerGuard(m)))
 	srv.Mount(etcdserverpbconnect.NewKVHandler(&KV{m: m, maxTxnOps: opts.MaxTxnOps}, hopts...))
 	srv.Mount(etcdserverpbconnect.NewMaintenanceHandler(&Maintenance{m: m, quota: opts.QuotaBackendBytes}, hopts...))
 	srv.Mount(NewWatchHandler(m, opts.Watch, hopts...))

@@ -62,6 +62,21 @@ func (m *Member) MemberList() ([]*pb.Member, error) {
 	return out, nil
 }
 
+// IsVoter reports whether this member is a voter in the Raft configuration
+// it knows (false for a learner, and for a member not in it yet).
+func (m *Member) IsVoter() bool {
+	servers, err := m.node.Configuration()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.ID == serverID(m.id) {
+			return !s.Learner
+		}
+	}
+	return false
+}
+
 // IsLearner reports whether this member is a learner (a non-voter).
 func (m *Member) IsLearner() bool {
 	servers, err := m.node.Configuration()
