@@ -24,22 +24,24 @@ import (
 // Config is a member's configuration. Flag names follow etcd's, so Chainfire
 // drops in where etcd runs.
 type Config struct {
-	Name                string
-	DataDir             string
-	ListenClientURLs    string
-	AdvertiseClientURLs string
-	ListenPeerURLs      string
-	InitialAdvertise    string
-	InitialCluster      string
-	InitialClusterState string
-	InitialClusterToken string
-	ElectionTimeoutMs   int
-	HeartbeatIntervalMs int
-	SnapshotCount       uint64
-	QuotaBackendBytes   int64
-	MaxTxnOps           int
-	CorruptCheckTime    time.Duration
-	WatchProgressNotify time.Duration
+	Name                 string
+	DataDir              string
+	ListenClientURLs     string
+	AdvertiseClientURLs  string
+	ListenPeerURLs       string
+	InitialAdvertise     string
+	InitialCluster       string
+	InitialClusterState  string
+	InitialClusterToken  string
+	ElectionTimeoutMs    int
+	HeartbeatIntervalMs  int
+	SnapshotCount        uint64
+	QuotaBackendBytes    int64
+	MaxTxnOps            int
+	CorruptCheckTime     time.Duration
+	WatchProgressNotify  time.Duration
+	BackendBatchInterval time.Duration
+	BackendBatchLimit    int
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -59,6 +61,8 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", etcdapi.DefaultMaxTxnOps, "maximum number of operations in each branch of a txn")
 	fs.DurationVar(&c.WatchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "period of progress notifications to watchers that asked for them")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 5*time.Minute, "how often the leader compares every member's HashKV with its own, raising CORRUPT on a mismatch (0 disables)")
+	fs.DurationVar(&c.BackendBatchInterval, "backend-batch-interval", 0, "longest time applied entries wait before the store commits them to disk; the Raft log recovers them after a crash (0: 100ms, negative: commit every applied batch)")
+	fs.IntVar(&c.BackendBatchLimit, "backend-batch-limit", 0, "number of changes after which the store commits applied entries to disk (0: 10000)")
 }
 
 // grpcOverheadBytes is the slack etcd gives gRPC messages above
@@ -161,6 +165,8 @@ func (cfg Config) memberConfig(rt *cli.Runtime) (member.Config, error) {
 		MaxRequestBytes:      rt.Common.MaxRequestBytes,
 		QuotaBackendBytes:    cfg.QuotaBackendBytes,
 		CorruptCheckInterval: cfg.CorruptCheckTime,
+		BackendBatchInterval: cfg.BackendBatchInterval,
+		BackendBatchLimit:    cfg.BackendBatchLimit,
 		Logger:               rt.Logger,
 		Registerer:           rt.Telemetry.Registry,
 	}, nil

@@ -11,9 +11,16 @@
 // exactly as etcd does, so a failing request changes nothing.
 //
 // Group commit: ApplyBatch receives up to MaxAppendEntries committed log
-// entries and applies them in ONE mvcc.Update (one bbolt transaction, one
-// fsync), each entry its own etcd transaction and revision. The batch's last
-// Raft index is stored in that same transaction; entries at or below the
-// stored index are skipped, so replaying the log after a restart never
-// applies an entry twice.
+// entries and applies them in ONE mvcc.Update, each entry its own etcd
+// transaction and revision, and the batch's last Raft index recorded in
+// the same bbolt transaction. As in etcd, applying does not wait for the
+// disk: the store keeps one bbolt write transaction open across batches and
+// commits it (two fsyncs) every 100ms or 10,000 changes, and reads see
+// applied batches before that. The Raft log is what makes an answered write
+// durable. After a crash the store reopens at its last commit, data and
+// applied index together (DurableIndex); Raft re-delivers the entries after
+// its newest snapshot, whose index the store's durable index always covers
+// (Snapshot syncs the store first); ApplyBatch skips those at or below the
+// durable index and applies the rest again, producing the same revisions,
+// lease records and events, so nothing is applied twice or lost.
 package apply

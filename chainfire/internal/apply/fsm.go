@@ -30,9 +30,6 @@ type Applier struct {
 	leases  *lease.Lessor
 	log     *slog.Logger
 
-	// observeCommit, when set, is told how long each batch's storage
-	// commit took (etcd's backend commit latency).
-	observeCommit func(time.Duration)
 	// observers are told of every published batch and every restore (the
 	// watch layer). Set before the Applier is used.
 	observers []Observer
@@ -80,9 +77,10 @@ func New(store *mvcc.Store, log *slog.Logger, opts ...Option) (*Applier, error) 
 	return a, nil
 }
 
-// ObserveCommit installs a callback told how long each applied batch took
-// to commit to storage. Call it before the Applier is used.
-func (a *Applier) ObserveCommit(f func(time.Duration)) { a.observeCommit = f }
+// ObserveCommit installs a callback told how long each commit of the store
+// to disk took (etcd's backend commit latency). Commits batch many applied
+// entries and may run on the store's own timer.
+func (a *Applier) ObserveCommit(f func(time.Duration)) { a.store.ObserveCommit(f) }
 
 // Observer learns of the store's changes in commit order. Both methods run
 // on the apply goroutine after the change is published, so they must not
@@ -120,7 +118,6 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 		return results
 	}
 	last := logs[len(logs)-1]
-	began := time.Now()
 	err := a.store.Update(last.Index, last.Term, func(b *mvcc.Batch) error {
 		a.compactRev = a.store.CompactRev()
 		for _, o := range a.observers {
@@ -142,9 +139,6 @@ func (a *Applier) ApplyBatch(logs []*raft.Log) []any {
 		// them. Carrying on would let this replica diverge.
 		a.log.Error("apply failed; stopping to keep the replica consistent", "index", last.Index, "error", err.Error())
 		panic(fmt.Sprintf("chainfire: apply of raft entries up to %d failed: %v", last.Index, err))
-	}
-	if a.observeCommit != nil {
-		a.observeCommit(time.Since(began))
 	}
 	a.publish(last.Index)
 	return results
@@ -176,12 +170,17 @@ func (a *Applier) publish(index uint64) {
 	a.mu.Unlock()
 }
 
-// AppliedIndex is the last Raft index durably applied.
+// AppliedIndex is the last Raft index applied: reads see it, but it may not
+// be on disk yet (DurableIndex).
 func (a *Applier) AppliedIndex() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.applied
 }
+
+// DurableIndex is the last Raft index applied and on disk: where the state
+// machine resumes after a crash, Raft replaying the entries after it.
+func (a *Applier) DurableIndex() uint64 { return a.store.DurableIndex() }
 
 // WaitApplied blocks until index has been applied or ctx ends.
 func (a *Applier) WaitApplied(ctx context.Context, index uint64) error {
@@ -203,6 +202,15 @@ func (a *Applier) WaitApplied(ctx context.Context, index uint64) error {
 // Snapshot captures the store at the current applied index. Raft calls it
 // on the FSM goroutine, so no apply runs concurrently; Persist streams the
 // consistent copy later without blocking applies.
+//
+// The store commits every applied batch to disk first (mvcc.Store.Snapshot
+// syncs): Raft records the snapshot at the last index it handed the FSM and
+// may then compact the log up to it, and on restart
+// (NoSnapshotRestoreOnStart) it re-delivers only the entries after that
+// index. So the store's durable applied index must already have reached it
+// here, or a crash after compaction would lose entries applied only in
+// memory. (Raft's index may exceed the store's by entries the FSM never
+// sees, barriers and no-ops, which change nothing.)
 func (a *Applier) Snapshot() (raft.FSMSnapshot, error) {
 	sn, err := a.store.Snapshot()
 	if err != nil {

@@ -56,6 +56,11 @@ type Config struct {
 	// WrapPeerStream, when set, wraps the Raft peer stream layer. It is a
 	// seam for tests that inject network faults; no flag sets it.
 	WrapPeerStream func(raft.StreamLayer) raft.StreamLayer
+	// BackendBatchInterval and BackendBatchLimit bound how long and how
+	// many changes applied entries wait before the store commits them to
+	// disk (mvcc.Options.BatchInterval, BatchLimit; 0: 100ms and 10000).
+	BackendBatchInterval time.Duration
+	BackendBatchLimit    int
 }
 
 // Member is a running Chainfire member.
@@ -102,7 +107,9 @@ func Start(cfg Config) (*Member, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("member: data dir: %w", err)
 	}
-	store, err := mvcc.Open(filepath.Join(dir, "kv.db"), mvcc.Options{Logger: cfg.Logger})
+	store, err := mvcc.Open(filepath.Join(dir, "kv.db"), mvcc.Options{
+		Logger: cfg.Logger, BatchInterval: cfg.BackendBatchInterval, BatchLimit: cfg.BackendBatchLimit,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("member: open store: %w", err)
 	}

@@ -7,9 +7,9 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Batch is one bbolt read-write transaction holding any number of etcd-level
-// transactions (consecutive revisions) plus the applied Raft position. It is
-// only valid inside the function given to Update.
+// Batch is one Update: any number of etcd-level transactions (consecutive
+// revisions) plus the applied Raft position, written into the store's bbolt
+// write transaction. It is only valid inside the function given to Update.
 type Batch struct {
 	s  *Store
 	tx *bbolt.Tx
@@ -25,31 +25,51 @@ type Batch struct {
 	err      error // a failed bbolt write poisons the batch
 }
 
-// Update runs fn inside one bbolt read-write transaction and commits it with
-// a single fsync, recording (index, term) as applied in that same
-// transaction. This is how the Raft FSM group-commits log entries: one
-// b.Txn per entry, each getting the next revision.
+// Update runs fn inside the store's bbolt write transaction, recording
+// (index, term) as applied in that same transaction. This is how the Raft
+// FSM group-commits log entries: one b.Txn per entry, each getting the next
+// revision.
 //
-// Nothing becomes visible until the commit succeeds: the index, the current
+// The transaction stays open across Updates and is committed, with
+// bbolt's fsyncs, every BatchInterval, once it holds BatchLimit changes,
+// with a compaction (whose physical half must only ever see durable
+// records), on Sync (Raft snapshots) and on Close: etcd's backend. An
+// Update therefore returns, and its batch is visible to reads and watchers,
+// before it is on disk; after a crash the store reopens at DurableIndex,
+// data and applied index together, and the Raft log replays the rest.
+// A negative BatchInterval commits every Update before it returns.
+//
+// Nothing becomes visible until fn has succeeded: the index, the current
 // revision and the applied index are published only afterwards, under the
-// store lock. If fn fails, the commit fails or fn panics, the store is
-// exactly as before and the error is returned.
+// store lock. If fn fails or panics, or a commit made by this Update fails,
+// the error is returned and the store is exactly as before, provided the
+// transaction held no earlier batch; if it did, those batches are lost from
+// the file although already published, and the store fails (ErrFailed)
+// until reopened.
 //
 // index must be above AppliedIndex (ErrStaleIndex otherwise); skipping
 // entries already applied before a restart is the caller's job. Callbacks
 // registered with Batch.OnCommit run after publication, in order, before
 // Update returns; they must not call Update.
-func (s *Store) Update(index, term uint64, fn func(b *Batch) error) error {
+func (s *Store) Update(index, term uint64, fn func(b *Batch) error) (err error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	b, err := s.beginBatch(index)
+	if err := s.checkWritable(index); err != nil {
+		return err
+	}
+	tx, fresh, err := s.writeTx()
 	if err != nil {
 		return err
 	}
-	committed := false
+	b := &Batch{s: s, tx: tx, ov: newOverlay(), rev: s.rev, compactRev: s.compactRev}
+	done := false
 	defer func() {
-		if !committed {
-			_ = b.tx.Rollback()
+		if !done {
+			cause := err
+			if cause == nil {
+				cause = errors.New("panic")
+			}
+			s.rollbackLocked(!fresh, fmt.Errorf("batch at index %d aborted: %w", index, cause))
 		}
 	}()
 	if err := fn(b); err != nil {
@@ -61,33 +81,42 @@ func (s *Store) Update(index, term uint64, fn func(b *Batch) error) error {
 	if err := b.writeMeta(index, term); err != nil {
 		return err
 	}
-	if h := s.opts.hooks.beforeCommit; h != nil {
-		if err := h(b.tx); err != nil {
+	s.wb.applied = index
+	s.wb.ops += len(b.events) + 1
+	if s.mustCommit(b) {
+		done = true
+		if err := s.commitLocked(); err != nil {
+			if !fresh {
+				s.fail(err)
+			}
 			return err
 		}
+		b.publish(index, term, false)
+		return nil
 	}
-	committed = true // Commit rolls back by itself when it fails
-	if err := b.tx.Commit(); err != nil {
-		return fmt.Errorf("mvcc: commit batch at index %d: %w", index, err)
-	}
-	b.publish(index, term)
+	done = true
+	b.publish(index, term, true)
 	return nil
 }
 
-// beginBatch checks the store can take index and opens the transaction.
-// The caller holds writeMu, so reading the committed fields is safe.
-func (s *Store) beginBatch(index uint64) (*Batch, error) {
-	if s.closed {
-		return nil, ErrClosed
+// checkWritable checks the store can take index. The caller holds writeMu,
+// so reading the committed fields is safe.
+func (s *Store) checkWritable(index uint64) error {
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.wb.failed != nil:
+		return s.wb.failed
+	case index <= s.applied:
+		return fmt.Errorf("%w: index %d, applied %d", ErrStaleIndex, index, s.applied)
 	}
-	if index <= s.applied {
-		return nil, fmt.Errorf("%w: index %d, applied %d", ErrStaleIndex, index, s.applied)
-	}
-	tx, err := s.db.Begin(true)
-	if err != nil {
-		return nil, fmt.Errorf("mvcc: begin batch: %w", err)
-	}
-	return &Batch{s: s, tx: tx, ov: newOverlay(), rev: s.rev, compactRev: s.compactRev}, nil
+	return nil
+}
+
+// mustCommit reports whether the batch b just wrote must reach the disk
+// before it is published.
+func (s *Store) mustCommit(b *Batch) bool {
+	return s.opts.BatchInterval < 0 || s.wb.ops >= s.opts.BatchLimit || b.compacted
 }
 
 func (b *Batch) writeMeta(index, term uint64) error {
@@ -106,13 +135,19 @@ func (b *Batch) writeMeta(index, term uint64) error {
 	return nil
 }
 
-// publish makes a committed batch visible and starts its compaction.
-func (b *Batch) publish(index, term uint64) {
+// publish makes a batch visible and starts its compaction. pending says
+// the batch is not on disk yet, so reads must find its records in memory.
+func (b *Batch) publish(index, term uint64, pending bool) {
 	s := b.s
 	var job *compactJob
 	s.mu.Lock()
 	b.ov.applyTo(s.index)
 	s.rev, s.applied, s.term = b.rev, index, term
+	if pending {
+		for _, ev := range b.events {
+			s.pend = append(s.pend, change{rev: ev.Rev, tomb: ev.Type == EventDelete, kv: ev.KV})
+		}
+	}
 	if b.compacted {
 		s.compactRev = b.compactRev
 		job = &compactJob{rev: b.compactRev, keep: s.index.compact(b.compactRev)}
@@ -137,7 +172,7 @@ func (b *Batch) Rev() int64 { return b.rev }
 // Events returns the events of the batch's successful Txns so far.
 func (b *Batch) Events() []Event { return b.events }
 
-// OnCommit registers f to run after the batch commits and is published, with
+// OnCommit registers f to run after the batch is published, with
 // the final revision and every event of the batch in revision order. It does
 // not run if the batch fails.
 func (b *Batch) OnCommit(f func(rev int64, events []Event)) {

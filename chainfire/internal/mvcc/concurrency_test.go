@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // writeAtomicTxn puts k0..k9 with the txn's own revision as value, or
@@ -44,8 +45,27 @@ func checkAtomic(res RangeResult, at int64) error {
 	return nil
 }
 
+// TestConcurrentReadersAndWriter runs in every commit mode, and with a
+// 1ms batch interval so that commits (which move records from memory to
+// the file) race with reads all the time; HashKV, snapshots and SizeInUse
+// commit too.
 func TestConcurrentReadersAndWriter(t *testing.T) {
-	s := openTest(t, Options{CompactBatchLimit: 5})
+	modes := append(commitModes[:len(commitModes):len(commitModes)],
+		struct {
+			name string
+			opts Options
+		}{"batched-1ms", Options{BatchInterval: time.Millisecond}})
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			opts := mode.opts
+			opts.CompactBatchLimit = 5
+			testConcurrentReadersAndWriter(t, opts)
+		})
+	}
+}
+
+func testConcurrentReadersAndWriter(t *testing.T, opts Options) {
+	s := openTest(t, opts)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
@@ -126,8 +146,34 @@ func readOnce(s *Store, rnd *rand.Rand) error {
 		if err != nil || fmtKVs(again.KVs) != fmtKVs(res.KVs) || again.Rev != res.Rev {
 			return fmt.Errorf("pinned read changed: %v", err)
 		}
-		return nil
+		return checkChanges(r, at)
 	})
+}
+
+// checkChanges reads the history after at: every revision up to the
+// pinned one, in order, each change once, wherever its record is (file or
+// memory).
+func checkChanges(r *ReadTxn, at int64) error {
+	last := Revision{Main: at}
+	err := r.Changes(at+1, 0, func(ev Event) bool {
+		if !last.Less(ev.Rev) || (ev.Rev.Main != last.Main && ev.Rev.Main != last.Main+1 && last.Main != at) {
+			last = Revision{Main: -1}
+			return false
+		}
+		last = ev.Rev
+		return true
+	})
+	switch {
+	case errors.Is(err, ErrCompacted):
+		return nil
+	case err != nil:
+		return err
+	case last.Main == -1:
+		return fmt.Errorf("changes after %d out of order or with gaps", at)
+	case at < r.Rev() && last.Main != r.Rev():
+		return fmt.Errorf("changes after %d end at %s, pinned at %d", at, last, r.Rev())
+	}
+	return nil
 }
 
 func TestRestoreWhileReading(t *testing.T) {

@@ -33,6 +33,10 @@ func (s *Store) Defrag(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
+	// The copy reads committed pages only: commit what is pending first.
+	if err := s.syncLocked(); err != nil {
+		return fmt.Errorf("mvcc: defrag: %w", err)
+	}
 	start := time.Now()
 	before, _ := fileSize(s.path)
 	tmp := s.path + ".defrag"

@@ -22,4 +22,10 @@ var (
 	ErrStaleIndex = errors.New("mvcc: raft index already applied")
 	// ErrCorrupt reports bytes in the database that do not decode.
 	ErrCorrupt = errors.New("mvcc: corrupt record")
+	// ErrFailed reports a store whose open write transaction was lost (a
+	// failed commit, or a batch that failed after earlier ones had been
+	// published but not yet committed): its memory is ahead of its file,
+	// so it refuses further writes. Reopening it reloads the durable state,
+	// and Raft replays the entries applied after it.
+	ErrFailed = errors.New("mvcc: store failed; reopen it to recover from the durable state")
 )

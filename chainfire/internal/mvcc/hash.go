@@ -28,7 +28,7 @@ func (s *Store) HashKV(rev int64) (KVHash, error) {
 	if err := s.rlockOpen(); err != nil {
 		return KVHash{}, err
 	}
-	cur, compacted := s.rev, s.compactRev
+	cur, compacted, pend := s.rev, s.compactRev, s.pend
 	at, err := readRev(rev, cur, compacted)
 	if err != nil {
 		s.mu.RUnlock()
@@ -42,17 +42,14 @@ func (s *Store) HashKV(rev int64) (KVHash, error) {
 	defer func() { _ = tx.Rollback() }()
 
 	h := crc32.New(castagnoli)
-	c := tx.Bucket(keyBucket).Cursor()
-	for k, v := c.Seek(seekKey(compacted + 1)); k != nil; k, v = c.Next() {
-		r, _, err := parseRevKey(k)
-		if err != nil {
-			return KVHash{}, err
-		}
-		if r.Main > at {
-			break
-		}
+	src := revRecords{b: tx.Bucket(keyBucket), pend: pend}
+	err = src.scan(compacted+1, at, func(k, v []byte) (bool, error) {
 		h.Write(k)
 		h.Write(v)
+		return true, nil
+	})
+	if err != nil {
+		return KVHash{}, err
 	}
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(compacted))

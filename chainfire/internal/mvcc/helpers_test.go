@@ -3,9 +3,11 @@ package mvcc
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -128,9 +130,11 @@ func dumpIndex(s *Store) string {
 	return sb.String()
 }
 
-// records lists the key bucket's bbolt keys as revisions ("2.0", "3.0t").
+// records lists the key bucket's bbolt keys as revisions ("2.0", "3.0t"),
+// after committing what is pending.
 func records(t testing.TB, s *Store) []string {
 	t.Helper()
+	mustSync(t, s)
 	var out []string
 	err := s.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(keyBucket).ForEach(func(k, _ []byte) error {
@@ -152,8 +156,10 @@ func records(t testing.TB, s *Store) []string {
 	return out
 }
 
+// readMetaOf reads the persisted meta after committing what is pending.
 func readMetaOf(t testing.TB, s *Store) meta {
 	t.Helper()
+	mustSync(t, s)
 	var m meta
 	if err := s.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -169,4 +175,46 @@ func kvEqual(a, b KeyValue) bool {
 	return bytes.Equal(a.Key, b.Key) && bytes.Equal(a.Value, b.Value) &&
 		a.CreateRevision == b.CreateRevision && a.ModRevision == b.ModRevision &&
 		a.Version == b.Version && a.Lease == b.Lease
+}
+
+// mustSync commits the store's pending batches.
+func mustSync(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Sync(); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+}
+
+// commitModes are the two ways a store commits: every Update on its own
+// (BatchInterval < 0), or batched in one long write transaction with an
+// interval long enough that only Sync, limits and Close commit.
+var commitModes = []struct {
+	name string
+	opts Options
+}{
+	{"per-update", Options{BatchInterval: -1}},
+	{"batched", Options{BatchInterval: time.Hour}},
+}
+
+// crashCopy copies the store's file as a crash would leave it: whatever
+// the last commit wrote, nothing of the open write transaction (bbolt
+// writes a transaction's pages only when it commits). It opens the copy.
+func crashCopy(t testing.TB, s *Store, opts Options) *Store {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "crashed.db")
+	s.writeMu.Lock()
+	data, err := os.ReadFile(s.Path())
+	s.writeMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(dst, opts)
+	if err != nil {
+		t.Fatalf("open crash copy: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

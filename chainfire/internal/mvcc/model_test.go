@@ -124,21 +124,55 @@ func randEnd(rnd *rand.Rand) string {
 }
 
 func TestRandomizedAgainstModel(t *testing.T) {
+	for _, mode := range commitModes {
+		t.Run(mode.name, func(t *testing.T) { testRandomizedAgainstModel(t, mode.opts) })
+	}
+}
+
+// testRandomizedAgainstModel also "crashes" the store now and then
+// (crashCopy): the copy must hold exactly the model as of its durable
+// applied index, never a part of a batch, never one applied twice.
+func testRandomizedAgainstModel(t *testing.T, opts Options) {
+	opts.CompactBatchLimit = 3
 	for seed := uint64(1); seed <= 8; seed++ {
 		rnd := rand.New(rand.NewPCG(seed, seed))
-		s := openTest(t, Options{CompactBatchLimit: 3})
+		s := openTest(t, opts)
 		m := newModel()
+		byIndex := map[uint64]*model{s.AppliedIndex(): m}
 		for step := 0; step < 150; step++ {
 			m = randomBatch(t, s, m, rnd)
+			byIndex[s.AppliedIndex()] = m
 			if s.Rev() != m.rev || s.CompactRev() != m.compact {
 				t.Fatalf("seed %d step %d: rev %d/%d compact %d/%d", seed, step, s.Rev(), m.rev, s.CompactRev(), m.compact)
 			}
 			for q := 0; q < 5; q++ {
 				checkRandomRange(t, s, m, rnd)
 			}
-			if rnd.IntN(40) == 0 {
-				s = reopen(t, s, Options{CompactBatchLimit: 3})
+			switch rnd.IntN(40) {
+			case 0:
+				s = reopen(t, s, opts)
+			case 1:
+				checkCrashCopy(t, s, opts, byIndex)
 			}
+		}
+	}
+}
+
+func checkCrashCopy(t *testing.T, s *Store, opts Options, byIndex map[uint64]*model) {
+	t.Helper()
+	durable := s.DurableIndex()
+	c := crashCopy(t, s, opts)
+	want, ok := byIndex[c.AppliedIndex()]
+	if !ok || c.AppliedIndex() != durable {
+		t.Fatalf("crash copy at index %d, durable index %d", c.AppliedIndex(), durable)
+	}
+	if c.Rev() != want.rev || c.CompactRev() != want.compact {
+		t.Fatalf("crash copy rev %d/%d compact %d/%d", c.Rev(), want.rev, c.CompactRev(), want.compact)
+	}
+	for rev := max(want.compact, 1); rev <= want.rev; rev++ {
+		got := mustRange(t, c, "\x00", "\x00", RangeOptions{Rev: rev})
+		if g, w := fmtKVs(got.KVs), fmtKVs(want.rangeAt("\x00", "\x00", rev)); g != w {
+			t.Fatalf("crash copy at rev %d:\n got %s\nwant %s", rev, g, w)
 		}
 	}
 }
@@ -148,6 +182,10 @@ func TestRandomizedAgainstModel(t *testing.T) {
 func randomBatch(t testing.TB, s *Store, m *model, rnd *rand.Rand) *model {
 	next := m.clone()
 	abort := rnd.IntN(10) == 0
+	if abort {
+		// Only a batch alone in its write transaction can fail cleanly.
+		mustSync(t, s)
+	}
 	err := update(s, func(b *Batch) error {
 		for i := rnd.IntN(4); i >= 0; i-- {
 			if rnd.IntN(8) == 0 && next.rev > next.compact+1 {

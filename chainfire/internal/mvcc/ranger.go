@@ -3,8 +3,6 @@ package mvcc
 import (
 	"bytes"
 	"fmt"
-
-	"go.etcd.io/bbolt"
 )
 
 // hit is one key visible to a range: the revision of its record and, when
@@ -88,14 +86,14 @@ func (rg *ranger) run(key, end []byte) {
 	}
 }
 
-// result fetches the collected values from b (a bucket of a transaction
-// that sees every revision in hits) and builds the answer.
-func (rg *ranger) result(b *bbolt.Bucket, cur int64, keysOnly bool) (RangeResult, error) {
+// result fetches the collected values from src (which sees every revision
+// in hits) and builds the answer.
+func (rg *ranger) result(src revRecords, cur int64, keysOnly bool) (RangeResult, error) {
 	res := RangeResult{Rev: cur, Count: rg.count}
 	if rg.countOnly {
 		return res, nil
 	}
-	kvs, err := fetch(b, rg.hits, !keysOnly)
+	kvs, err := fetch(src, rg.hits, !keysOnly)
 	if err != nil {
 		return RangeResult{}, err
 	}
@@ -105,7 +103,7 @@ func (rg *ranger) result(b *bbolt.Bucket, cur int64, keysOnly bool) (RangeResult
 }
 
 // fetch reads the records behind hits.
-func fetch(b *bbolt.Bucket, hits []hit, withValue bool) ([]KeyValue, error) {
+func fetch(src revRecords, hits []hit, withValue bool) ([]KeyValue, error) {
 	if len(hits) == 0 {
 		return nil, nil
 	}
@@ -115,13 +113,9 @@ func fetch(b *bbolt.Bucket, hits []hit, withValue bool) ([]KeyValue, error) {
 			kvs = append(kvs, cloneKV(h.kv, withValue))
 			continue
 		}
-		v := b.Get(revKey(h.rev, false))
-		if v == nil {
-			return nil, fmt.Errorf("%w: index points at missing record %s", ErrCorrupt, h.rev)
-		}
-		kv, err := decodeKV(v, withValue)
+		kv, err := src.get(h.rev, withValue)
 		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", h.rev, err)
+			return nil, err
 		}
 		kvs = append(kvs, kv)
 	}

@@ -10,9 +10,10 @@ import (
 // answers as of Rev (etcd's read-only Txn). It is only valid inside the
 // function given to Store.Read.
 type ReadTxn struct {
-	s   *Store
-	tx  *bbolt.Tx
-	rev int64
+	s    *Store
+	tx   *bbolt.Tx
+	pend pendLog // records the file did not have when tx began
+	rev  int64
 }
 
 // Read runs fn with a ReadTxn at the current revision. The bbolt read
@@ -23,14 +24,14 @@ func (s *Store) Read(fn func(r *ReadTxn) error) error {
 	if err := s.rlockOpen(); err != nil {
 		return err
 	}
-	rev := s.rev
+	rev, pend := s.rev, s.pend
 	tx, err := s.beginRead()
 	s.mu.RUnlock()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	return fn(&ReadTxn{s: s, tx: tx, rev: rev})
+	return fn(&ReadTxn{s: s, tx: tx, pend: pend, rev: rev})
 }
 
 // Range reads the current revision (or opts.Rev) outside any transaction.
@@ -46,6 +47,9 @@ func (s *Store) Range(key, end []byte, opts RangeOptions) (res RangeResult, err 
 func (r *ReadTxn) Rev() int64 { return r.rev }
 
 // Tx returns the underlying bbolt read transaction, for sibling buckets.
+// It sees what is on disk: sibling writes of batches applied since the last
+// commit are not there (load sibling state only from a store just opened,
+// restored or synced).
 func (r *ReadTxn) Tx() *bbolt.Tx { return r.tx }
 
 // Range returns the keys in [key, end) under etcd's range_end rules, as of
@@ -66,7 +70,7 @@ func (r *ReadTxn) Range(key, end []byte, opts RangeOptions) (RangeResult, error)
 	rg := ranger{index: s.index, at: at, limit: opts.Limit, countOnly: opts.CountOnly}
 	rg.run(key, end)
 	s.mu.RUnlock()
-	return rg.result(r.tx.Bucket(keyBucket), r.rev, opts.KeysOnly)
+	return rg.result(r.recordsView(), r.rev, opts.KeysOnly)
 }
 
 // Changes calls fn for every change with a main revision in [from, to], in
@@ -84,24 +88,22 @@ func (r *ReadTxn) Changes(from, to int64, fn func(Event) bool) error {
 	if from <= compacted {
 		return fmt.Errorf("%w: changes from %d, compacted at %d", ErrCompacted, from, compacted)
 	}
-	c := r.tx.Bucket(keyBucket).Cursor()
-	for k, v := c.Seek(seekKey(from)); k != nil; k, v = c.Next() {
+	return r.recordsView().scan(from, to, func(k, v []byte) (bool, error) {
 		rev, tomb, err := parseRevKey(k)
 		if err != nil {
-			return err
-		}
-		if rev.Main > to {
-			return nil
+			return false, err
 		}
 		ev, err := eventOf(rev, tomb, v)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if !fn(ev) {
-			return nil
-		}
-	}
-	return nil
+		return fn(ev), nil
+	})
+}
+
+// recordsView is where this transaction finds revision records.
+func (r *ReadTxn) recordsView() revRecords {
+	return revRecords{b: r.tx.Bucket(keyBucket), pend: r.pend}
 }
 
 func eventOf(rev Revision, tomb bool, v []byte) (Event, error) {

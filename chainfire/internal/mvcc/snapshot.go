@@ -20,13 +20,12 @@ type Snapshot struct {
 	meta meta
 }
 
-// Snapshot pins the current database state.
+// Snapshot commits every applied batch to disk (Sync) and pins the
+// resulting database state, so the snapshot holds exactly what AppliedIndex
+// says and that state is durable before the caller (Raft) may drop log
+// entries behind it.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	if err := s.rlockOpen(); err != nil {
-		return nil, err
-	}
-	tx, err := s.beginRead()
-	s.mu.RUnlock()
+	tx, err := s.syncAndPin()
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +63,19 @@ func (sn *Snapshot) Close() error {
 	return nil
 }
 
+// syncAndPin commits the write transaction and begins a read transaction
+// with no Update in between.
+func (s *Store) syncAndPin() (*bbolt.Tx, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.syncLocked(); err != nil {
+		return nil, fmt.Errorf("mvcc: snapshot: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.beginRead()
+}
+
 // WriteSnapshot streams a consistent copy of the database file to w.
 func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
 	sn, err := s.Snapshot()
@@ -96,6 +108,12 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.setRestoring(true)
 	defer s.setRestoring(false)
+	// Commit what is pending first, so that if the swap fails the reopened
+	// old file still has everything already applied. If that commit fails
+	// the store has failed and the snapshot replaces its state anyway.
+	if err := s.syncLocked(); err != nil {
+		s.log.Warn("restore: commit pending batches", "err", err)
+	}
 	if err := s.closeDB(); err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package mvcc
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -33,6 +35,16 @@ type Options struct {
 	// OpenTimeout bounds the wait for bbolt's file lock (default 10s), so a
 	// second process opening the same file fails instead of hanging.
 	OpenTimeout time.Duration
+	// BatchInterval is how long applied batches may wait in the open bbolt
+	// write transaction before it is committed (fsynced): etcd's
+	// --backend-batch-interval. Until then they are visible to reads and
+	// recoverable only by replaying the Raft log. 0 means 100ms; a
+	// negative value commits every Update before it returns.
+	BatchInterval time.Duration
+	// BatchLimit commits the open write transaction once it holds this
+	// many changes (records plus one per Update): etcd's
+	// --backend-batch-limit. 0 means 10000.
+	BatchLimit int
 
 	hooks *testHooks
 }
@@ -57,6 +69,12 @@ func (o Options) withDefaults() Options {
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = defaultOpenTimeout
 	}
+	if o.BatchInterval == 0 {
+		o.BatchInterval = DefaultBatchInterval
+	}
+	if o.BatchLimit <= 0 {
+		o.BatchLimit = DefaultBatchLimit
+	}
 	if o.hooks == nil {
 		o.hooks = &testHooks{}
 	}
@@ -64,6 +82,12 @@ func (o Options) withDefaults() Options {
 }
 
 const defaultOpenTimeout = 10 * time.Second
+
+// Defaults of Options.BatchInterval and BatchLimit, etcd's.
+const (
+	DefaultBatchInterval = 100 * time.Millisecond
+	DefaultBatchLimit    = 10000
+)
 
 // Store is a multi-version key-value store on one bbolt file. All methods
 // are safe for concurrent use.
@@ -73,9 +97,14 @@ type Store struct {
 	log  *slog.Logger
 
 	// writeMu serialises everything that writes the index or swaps the
-	// database: Update, Restore, Close. Holding it, a writer may read the
-	// index without mu, since nobody else mutates it.
+	// database: Update, commits of the open write transaction, Restore,
+	// Close. Holding it, a writer may read the index without mu, since
+	// nobody else mutates it.
 	writeMu sync.Mutex
+	wb      writeBuffer // guarded by writeMu
+
+	flush         flusher
+	observeCommit atomic.Pointer[func(time.Duration)]
 
 	// mu guards the fields below. Readers hold it shared only while they
 	// consult the index and begin their bbolt read transaction; writers hold
@@ -90,6 +119,13 @@ type Store struct {
 	compactor  *compactor
 	closed     bool
 	restoring  bool // closed only while Restore swaps the file
+	// pend holds every record written since the last commit to disk, in
+	// revision order, so reads see applied batches the file does not have
+	// yet. Readers copy the slice header under mu; the writer only appends
+	// past their length or replaces the slice, so no element they see
+	// changes.
+	pend    pendLog
+	durable uint64 // applied index of the last commit to disk
 }
 
 // Open opens (creating if needed) the store at path and rebuilds its index
@@ -101,6 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.openDB(); err != nil {
 		return nil, err
 	}
+	s.flush.start(s)
 	return s, nil
 }
 
@@ -127,7 +164,9 @@ func (s *Store) openDB() error {
 	s.db, s.index, s.rev = db, st.index, st.rev
 	s.compactRev, s.applied, s.term = st.meta.scheduled, st.meta.applied, st.meta.term
 	s.compactor, s.closed = c, false
+	s.pend, s.durable = nil, st.meta.applied
 	s.mu.Unlock()
+	s.wb = writeBuffer{}
 	c.start()
 	if st.resume != nil {
 		s.log.Info("resuming interrupted compaction",
@@ -137,29 +176,39 @@ func (s *Store) openDB() error {
 	return nil
 }
 
-// Close stops background compaction (it resumes on the next Open) and
-// closes the database, waiting for in-flight reads. Closing twice is a no-op.
+// Close commits the open write transaction, stops background compaction
+// (it resumes on the next Open) and closes the database, waiting for
+// in-flight reads. Closing twice is a no-op.
 func (s *Store) Close() error {
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	return s.closeDB()
+	err := s.closeDB()
+	s.writeMu.Unlock()
+	s.flush.stop()
+	return err
 }
 
-// closeDB is Close without writeMu; the caller holds it.
+// closeDB is Close without writeMu; the caller holds it. A failed store
+// has nothing it may commit: its open transaction is already gone.
 func (s *Store) closeDB() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
+	s.mu.Unlock()
+	var commitErr error
+	if s.wb.failed == nil {
+		commitErr = s.commitLocked()
+	}
+	s.mu.Lock()
 	s.closed = true
 	db, c := s.db, s.compactor
 	s.mu.Unlock()
 	c.stop()
 	if err := db.Close(); err != nil {
-		return fmt.Errorf("mvcc: close %s: %w", s.path, err)
+		return errors.Join(commitErr, fmt.Errorf("mvcc: close %s: %w", s.path, err))
 	}
-	return nil
+	return commitErr
 }
 
 // Rev returns the current revision (1 for an empty store).
@@ -177,7 +226,8 @@ func (s *Store) CompactRev() int64 {
 	return s.compactRev
 }
 
-// AppliedIndex returns the Raft index of the last committed Update.
+// AppliedIndex returns the Raft index of the last Update, which reads
+// already see; DurableIndex is the part of it that is on disk.
 func (s *Store) AppliedIndex() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -232,7 +282,13 @@ func (s *Store) Size() (int64, error) {
 // SizeInUse returns Size minus the pages on bbolt's freelist: the bytes a
 // defragmentation could not reclaim. Pages freed by a commit become free
 // once no read transaction can still see them, i.e. at a later write.
+// Pending batches are committed first, so the figure covers every applied
+// write; Size, which the quota check calls on every write, does not commit
+// and lags by at most BatchInterval, as etcd's does.
 func (s *Store) SizeInUse() (int64, error) {
+	if err := s.Sync(); err != nil && !errors.Is(err, ErrFailed) {
+		return 0, err
+	}
 	if err := s.rlockOpen(); err != nil {
 		return 0, err
 	}

@@ -46,7 +46,7 @@ func (t *WriteTxn) Range(key, end []byte, opts RangeOptions) (RangeResult, error
 	// The batch holds writeMu, so nobody else mutates the index.
 	rg := ranger{index: t.b.s.index, ov: t.b.ov, at: at, limit: opts.Limit, countOnly: opts.CountOnly}
 	rg.run(key, end)
-	return rg.result(t.b.tx.Bucket(keyBucket), cur, opts.KeysOnly)
+	return rg.result(t.b.recordsView(), cur, opts.KeysOnly)
 }
 
 // Put writes a new version of key and returns the version it replaced, nil
@@ -84,7 +84,7 @@ func (t *WriteTxn) Put(key, value []byte, lease int64) (*KeyValue, error) {
 func (t *WriteTxn) DeleteRange(key, end []byte) (int64, []KeyValue, error) {
 	rg := ranger{index: t.b.s.index, ov: t.b.ov, at: t.Rev()}
 	rg.run(key, end)
-	prevs, err := fetch(t.b.tx.Bucket(keyBucket), rg.hits, true)
+	prevs, err := fetch(t.b.recordsView(), rg.hits, true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -102,7 +102,7 @@ func (t *WriteTxn) latest(key []byte) (*KeyValue, error) {
 	if !ok {
 		return nil, nil
 	}
-	kvs, err := fetch(t.b.tx.Bucket(keyBucket), []hit{h}, true)
+	kvs, err := fetch(t.b.recordsView(), []hit{h}, true)
 	if err != nil {
 		return nil, err
 	}
