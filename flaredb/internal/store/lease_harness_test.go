@@ -23,7 +23,7 @@ type link struct {
 	conns  map[net.Conn]struct{}
 }
 
-func newLink(t *testing.T, target string) *link {
+func newLink(t testing.TB, target string) *link {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -88,13 +88,13 @@ func (l *link) setCut(cut bool) {
 // testCluster is n stores hosting region 1 (the whole key space), with
 // every store-to-store Raft connection going through a link.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	stores []*Store
 	links  map[[2]int]*link // [from, to] store index
 	meta   *flaredbv1.Region
 }
 
-func newTestCluster(t *testing.T, n int, cfg Config) *testCluster {
+func newTestCluster(t testing.TB, n int, cfg Config) *testCluster {
 	c := &testCluster{t: t, links: map[[2]int]*link{},
 		meta: &flaredbv1.Region{Id: 1, Epoch: &flaredbv1.RegionEpoch{ConfVer: 1, Version: 1}}}
 	if cfg.ElectionTimeout == 0 {

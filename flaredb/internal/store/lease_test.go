@@ -209,3 +209,16 @@ func TestLeadershipTransferEndsLease(t *testing.T) {
 		t.Fatalf("new leader read %q, %v", got, err)
 	}
 }
+
+// BenchmarkLeaseRead is the leader-side cost of the lease check of one
+// read (leader state, term, configuration, quorum of acks, commit index).
+func BenchmarkLeaseRead(b *testing.B) {
+	c := newTestCluster(b, 3, Config{})
+	p := c.stores[c.leader()].Peer(1)
+	b.ResetTimer()
+	for range b.N {
+		if _, ok := p.leaseRead(); !ok {
+			b.Fatal("no lease")
+		}
+	}
+}
