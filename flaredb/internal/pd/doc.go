@@ -41,4 +41,11 @@
 // offline stores or stores down for longer than --max-store-down-time,
 // then surplus peers on the most loaded store. While a change is pending for a region PD repeats
 // the same instruction (same peer id) rather than allocating new ones.
+//
+// A peer the leader reports unreachable (down_peers) for
+// --max-peer-down-time while its store kept heartbeating is replaced too:
+// added elsewhere first when a store is free, otherwise removed first so
+// its own store can take a new peer with a new id. That is how a store
+// that missed a split, and so never created the child's replica, gets one
+// (see checker.go).
 package pd
