@@ -1,18 +1,24 @@
 // Package raftmux carries the Raft traffic of every region a store hosts
-// over one TCP port.
+// over one TCP port and, between two stores, over one TCP connection.
 //
 // hashicorp/raft's NetworkTransport runs on a raft.StreamLayer (a listener
 // plus a dialer) and knows nothing of regions. Mux owns the store's single
-// raft listener and hands each region a virtual StreamLayer (Layer): a
-// connection dialled through a Layer first sends a fixed 12-byte header
-// (magic + region id); the accepting Mux reads it and queues the connection
-// on that region's virtual listener, after which the bytes are the
-// transport's own. So NetworkTransport is used unchanged, one per region,
-// and all regions share the port.
+// raft listener and hands each region a virtual StreamLayer (Layer). A
+// Layer's Dial does not open a TCP connection: it opens a stream on the
+// session (session.go) the store keeps with the target store, tagged with
+// the region id; the accepting Mux queues the stream on that region's
+// virtual listener, after which the bytes are the transport's own. So
+// NetworkTransport is used unchanged, one per region, while every region's
+// AppendEntries between two stores share one connection, and frames that
+// are sent at the same time share one write syscall (the per-region
+// connections made a busy store spend a quarter of its CPU in write and
+// read syscalls, one per RPC and response).
 //
-// A connection for a region this store does not host (yet, or any more) is
-// closed; the remote transport's dial fails and raft retries later, which
-// is what a real network partition looks like to it too.
+// A stream for a region this store does not host (yet, or any more) is
+// closed; the remote transport's RPC fails and raft retries later, which
+// is what a real network partition looks like to it too. A connection that
+// starts with the older per-connection header (magic + region id, one TCP
+// connection per stream) is still accepted.
 package raftmux
 
 import (
@@ -23,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,6 +39,9 @@ import (
 // connection (a port scan, a client dialling the wrong port) into a clean
 // rejection instead of a bogus region id.
 const headerMagic uint32 = 0xFDB0AF71
+
+// sessionMagic starts a session connection (its id field is zero).
+const sessionMagic uint32 = 0xFDB0AF72
 
 const headerLen = 12
 
@@ -48,11 +58,16 @@ type Mux struct {
 	advertise string
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	layers map[uint64]*Layer
-	closed bool
-	done   chan struct{}
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	layers   map[uint64]*Layer
+	out      map[string]*sessionSlot // sessions this store dialled, by address
+	in       map[*session]bool       // sessions other stores dialled
+	closed   bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	frames   atomic.Uint64
+	writes   atomic.Uint64
+	sessions atomic.Uint64
 }
 
 // Listen binds addr and starts dispatching. advertise is the address peers
@@ -68,7 +83,8 @@ func Listen(addr, advertise string, log *slog.Logger) (*Mux, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Mux{ln: ln, advertise: advertise, log: log, layers: map[uint64]*Layer{}, done: make(chan struct{})}
+	m := &Mux{ln: ln, advertise: advertise, log: log, layers: map[uint64]*Layer{},
+		out: map[string]*sessionSlot{}, in: map[*session]bool{}, done: make(chan struct{})}
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m, nil
@@ -88,11 +104,13 @@ func (m *Mux) Close() error {
 	close(m.done)
 	layers := m.layers
 	m.layers = map[uint64]*Layer{}
+	slots, in := m.sessionSets()
 	m.mu.Unlock()
 	err := m.ln.Close()
 	for _, l := range layers {
 		_ = l.Close()
 	}
+	closeSessions(slots, in)
 	m.wg.Wait()
 	return err
 }
@@ -146,42 +164,59 @@ func (m *Mux) acceptLoop() {
 	}
 }
 
-// dispatch reads conn's header and hands it to its region's layer.
+// dispatch reads conn's header and serves it as a session, or hands a
+// single-stream connection to its region's layer.
 func (m *Mux) dispatch(conn net.Conn) {
 	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	region, err := readHeader(conn)
+	magic, region, err := readHeader(conn)
 	if err != nil {
 		m.log.Debug("raft connection rejected", "remote", conn.RemoteAddr().String(), "err", err)
 		_ = conn.Close()
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
-	m.mu.Lock()
-	l := m.layers[region]
-	m.mu.Unlock()
-	if l == nil || !l.deliver(conn) {
+	if magic == sessionMagic {
+		m.serveSession(conn)
+		return
+	}
+	if !m.deliver(region, conn) {
 		_ = conn.Close()
 	}
 }
 
-func readHeader(r io.Reader) (uint64, error) {
-	var h [headerLen]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, fmt.Errorf("read header: %w", err)
-	}
-	if binary.BigEndian.Uint32(h[:4]) != headerMagic {
-		return 0, errors.New("bad header magic")
-	}
-	id := binary.BigEndian.Uint64(h[4:])
-	if id == 0 {
-		return 0, errors.New("region id 0")
-	}
-	return id, nil
+// deliver hands conn to region's layer; false when none takes it.
+func (m *Mux) deliver(region uint64, conn net.Conn) bool {
+	m.mu.Lock()
+	l := m.layers[region]
+	m.mu.Unlock()
+	return l != nil && l.deliver(conn)
 }
 
-func header(region uint64) []byte {
+// readHeader reads a connection's header: a session (region 0) or a
+// single-stream connection for region.
+func readHeader(r io.Reader) (magic uint32, region uint64, err error) {
+	var h [headerLen]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, 0, fmt.Errorf("read header: %w", err)
+	}
+	magic = binary.BigEndian.Uint32(h[:4])
+	region = binary.BigEndian.Uint64(h[4:])
+	switch {
+	case magic == sessionMagic && region == 0:
+		return magic, 0, nil
+	case magic == sessionMagic:
+		return 0, 0, errors.New("session header with a region id")
+	case magic != headerMagic:
+		return 0, 0, errors.New("bad header magic")
+	case region == 0:
+		return 0, 0, errors.New("region id 0")
+	}
+	return magic, region, nil
+}
+
+func header(magic uint32, region uint64) []byte {
 	h := make([]byte, headerLen)
-	binary.BigEndian.PutUint32(h, headerMagic)
+	binary.BigEndian.PutUint32(h, magic)
 	binary.BigEndian.PutUint64(h[4:], region)
 	return h
 }
@@ -245,21 +280,19 @@ func (l *Layer) Close() error {
 // Addr implements net.Listener: the store's advertised raft address.
 func (l *Layer) Addr() net.Addr { return addr(l.mux.advertise) }
 
-// Dial implements raft.StreamLayer: it connects to the store at address
-// and names this layer's region.
+// Dial implements raft.StreamLayer: it opens a stream for this layer's
+// region on the session with the store at address, dialling the session
+// first if there is none.
 func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.Dial("tcp", string(address))
+	s, err := l.mux.session(string(address), timeout)
 	if err != nil {
 		return nil, err
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(header(l.region)); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("raftmux: send header to %s: %w", address, err)
+	st, err := s.open(l.region)
+	if err != nil {
+		return nil, fmt.Errorf("raftmux: open stream to %s: %w", address, err)
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	return conn, nil
+	return st, nil
 }
 
 type addr string

@@ -110,14 +110,48 @@ func TestClosedLayerStopsAcceptAndIsReplaceable(t *testing.T) {
 	roundTrip(t, layer(t, a, 1), b1again, "after restart")
 }
 
+func TestOldSingleStreamHeaderStillAccepted(t *testing.T) {
+	b := listen(t)
+	b4 := layer(t, b, 4)
+	raw, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Write(append(header(headerMagic, 4), "hello"...)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b4.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q %v", buf, err)
+	}
+}
+
 func FuzzReadHeader(f *testing.F) {
-	f.Add(header(1))
+	f.Add(header(headerMagic, 1))
+	f.Add(header(sessionMagic, 0))
+	f.Add(header(sessionMagic, 3))
 	f.Add([]byte("garbage-bytes"))
 	f.Add(make([]byte, headerLen))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		id, err := readHeader(bytes.NewReader(b))
-		if err == nil && (id == 0 || len(b) < headerLen) {
-			t.Fatalf("accepted %x as region %d", b, id)
+		magic, id, err := readHeader(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		switch {
+		case len(b) < headerLen:
+			t.Fatalf("accepted a short header %x", b)
+		case magic == headerMagic && id == 0:
+			t.Fatalf("accepted %x as region 0", b)
+		case magic == sessionMagic && id != 0:
+			t.Fatalf("accepted session header %x with region %d", b, id)
+		case magic != headerMagic && magic != sessionMagic:
+			t.Fatalf("accepted magic %x", magic)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/photoncloud/core/flaredb/internal/raftmux"
 )
 
 // countingTransport is hashicorp's NetworkTransport (embedded, so raft
@@ -52,11 +54,15 @@ type Metrics struct {
 	Regions int
 	// Quiescent is the number of led regions with slowed heartbeats.
 	Quiescent int64
+	// Mux counts the raft port's store-to-store sessions and how many
+	// frames (RPCs, responses, flow-control updates) went out in how many
+	// write syscalls.
+	Mux raftmux.Stats
 }
 
 // Metrics reports the store's counters.
 func (s *Store) Metrics() Metrics {
-	m := Metrics{HeartbeatsSent: s.heartbeats.Load()}
+	m := Metrics{HeartbeatsSent: s.heartbeats.Load(), Mux: s.mux.Stats()}
 	for _, p := range s.Peers() {
 		m.Regions++
 		if p.Quiescent() {
