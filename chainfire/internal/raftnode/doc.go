@@ -6,7 +6,9 @@
 // append is fsynced before it is acknowledged. The state machine is expected
 // to persist itself and record the index it has applied in the same atomic
 // write (NoSnapshotRestoreOnStart), so a restart neither restores a snapshot
-// nor applies an entry twice.
+// nor applies an entry twice. It may persist lazily, as etcd's backend does:
+// the log keeps every entry after the newest snapshot and Raft re-delivers
+// them on start, so only its Snapshot must make it durable (StateMachine).
 //
 // Peer traffic uses hashicorp/raft's network transport over a plain TCP
 // stream layer on the member's peer address. The advertised address may be

@@ -38,9 +38,18 @@ type Peer struct {
 // StateMachine is what the node applies committed entries to. A command
 // with empty data is the node's own (a new leader's first entry): the state
 // machine must apply it as a no-op that still advances AppliedIndex.
+//
+// The state machine may answer an entry before it is on disk (etcd's
+// batched backend), because the log has it: on start, Raft re-delivers
+// every entry after its newest snapshot (NoSnapshotRestoreOnStart) and the
+// state machine skips those it holds durably. That is only safe if its
+// Snapshot makes everything applied durable before returning, since Raft
+// then records the snapshot at the last index it delivered and may drop
+// the log behind it.
 type StateMachine interface {
 	raft.BatchingFSM
-	// AppliedIndex is the last log index durably applied.
+	// AppliedIndex is the last log index applied. Before the node starts
+	// it is what the state machine holds on disk.
 	AppliedIndex() uint64
 	// WaitApplied blocks until AppliedIndex() >= index or ctx ends.
 	WaitApplied(ctx context.Context, index uint64) error
