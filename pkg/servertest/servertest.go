@@ -14,9 +14,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago, below the kernel's ephemeral range and never returned before in this
+// process (see ports.go), so it stays free until the caller binds it unless
+// another process picks the same port on purpose.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	if addr := pool.take(); addr != "" {
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("reserve a port: %v", err)

@@ -27,7 +27,7 @@ func TestNoSpaceAlarm(t *testing.T) {
 	val := strings.Repeat("x", 16<<10)
 	var err error
 	for i := 0; i < 200 && err == nil; i++ {
-		_, err = leader.put(ctx, "k"+strings.Repeat("a", i%7)+string(rune('a'+i%26)), val)
+		_, err = leader.putResolved(ctx, "k"+strings.Repeat("a", i%7)+string(rune('a'+i%26)), val)
 	}
 	if err == nil || !strings.Contains(err.Error(), "database space exceeded") {
 		t.Fatalf("filling past the quota: %v", err)
@@ -36,7 +36,7 @@ func TestNoSpaceAlarm(t *testing.T) {
 		waitFor(t, "NOSPACE on "+tm.name, func() bool { return tm.m.AlarmActive(pb.AlarmType_NOSPACE) })
 	}
 	f := c.others(leader)[0]
-	if _, err := f.put(ctx, "small", "x"); err == nil || !strings.Contains(err.Error(), "database space exceeded") {
+	if _, err := f.putResolved(ctx, "small", "x"); err == nil || !strings.Contains(err.Error(), "database space exceeded") {
 		t.Fatalf("put through a follower under NOSPACE: %v", err)
 	}
 	for _, tm := range c.members {
@@ -44,7 +44,7 @@ func TestNoSpaceAlarm(t *testing.T) {
 			t.Fatalf("defragment %s: %v", tm.name, err)
 		}
 	}
-	if _, err := f.put(ctx, "small", "x"); err == nil || !strings.Contains(err.Error(), "database space exceeded") {
+	if _, err := f.putResolved(ctx, "small", "x"); err == nil || !strings.Contains(err.Error(), "database space exceeded") {
 		t.Fatalf("put after defragment, before disarm: %v", err)
 	}
 	list, err := f.maintenance().Alarm(ctx, connect.NewRequest(&pb.AlarmRequest{Action: pb.AlarmRequest_GET}))
@@ -60,7 +60,7 @@ func TestNoSpaceAlarm(t *testing.T) {
 	for _, tm := range c.members {
 		waitFor(t, "NOSPACE cleared on "+tm.name, func() bool { return !tm.m.AlarmActive(pb.AlarmType_NOSPACE) })
 	}
-	if _, err := f.put(ctx, "small", "x"); err != nil {
+	if _, err := f.putResolved(ctx, "small", "x"); err != nil {
 		t.Fatalf("put after disarm: %v", err)
 	}
 }

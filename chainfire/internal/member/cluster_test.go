@@ -179,13 +179,13 @@ func TestClusterFollowerLinearizableReads(t *testing.T) {
 				reader := followers[(w+i)%2]
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 				value := fmt.Sprintf("%d-%d", w, i)
-				pr, err := writer.put(ctx, key, value)
+				pr, err := writer.putResolved(ctx, key, value)
 				if err != nil {
 					cancel()
 					errs <- fmt.Errorf("put %s via %s: %w", key, writer.name, err)
 					return
 				}
-				rr, err := reader.get(ctx, key, false)
+				rr, err := reader.getRetry(ctx, key, false)
 				cancel()
 				if err != nil {
 					errs <- fmt.Errorf("get %s via %s: %w", key, reader.name, err)
@@ -370,9 +370,11 @@ func TestClusterLeaderCrash(t *testing.T) {
 // the others can elect anyone. To test the window that matters — a leader
 // slow to notice (a GC or VM pause, a slow clock) still leading in its own
 // eyes after the majority elected a successor and committed a write — the
-// old leader runs with a longer election timeout, hence a longer lease.
+// old leader runs with a longer election timeout, hence a longer lease
+// (2.5 election timeouts, while the majority notices the partition within
+// two).
 func TestClusterPartitionedLeaderNoStaleRead(t *testing.T) {
-	const slowTimeout = 2 * time.Second
+	const slowTimeout = 5 * testElectionTimeout
 	c := newCluster(t, 3, func(cfg *member.Config) {
 		if cfg.Name == "m0" {
 			cfg.ElectionTimeout = slowTimeout
@@ -509,7 +511,11 @@ func TestClusterRestartAll(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	if _, err := c.members[1].kv.DeleteRange(ctx, connect.NewRequest(&pb.DeleteRangeRequest{Key: []byte("r/29")})); err != nil {
+	// Deleting again after an uncertain outcome changes nothing.
+	if err := retryIdempotent(ctx, func() error {
+		_, err := c.members[1].kv.DeleteRange(ctx, connect.NewRequest(&pb.DeleteRangeRequest{Key: []byte("r/29")}))
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "r/29")
@@ -606,7 +612,7 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 			tm := survivors[w%2]
 			for i := range perWorker {
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-				_, err := tm.put(ctx, fmt.Sprintf("s/%d/%d", w, i), fmt.Sprintf("v%d", i))
+				_, err := tm.putResolved(ctx, fmt.Sprintf("s/%d/%d", w, i), fmt.Sprintf("v%d", i))
 				cancel()
 				if err != nil {
 					errs <- err
@@ -679,8 +685,8 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	// With no write since, a linearizable read on the restored follower
 	// must complete: its read index may fall on entries only the snapshot
 	// covered.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	r, err := lagger.get(ctx, "s/7/49", false)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	r, err := lagger.getRetry(ctx, "s/7/49", false)
 	cancel()
 	if err != nil {
 		t.Fatalf("linearizable read on the restored follower: %v", err)

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,15 +35,23 @@ import (
 // The harness runs real members in one process: each has its own data
 // directory, Raft peer port and client port (pkg/server with the etcd API
 // and MemberService mounted, so forwarding between members goes over HTTP
-// as in production). Election timeouts are short so failover takes well
-// under a second; test deadlines stay generous because the race detector on
-// a small machine slows everything several times over.
+// as in production).
+//
+// The election timeout is etcd's default. hashicorp/raft steps a leader
+// down when it has not heard from a quorum for half of it, so with shorter
+// timeouts a loaded machine (the race detector, other test binaries, load
+// averages of 10-20 on two cores) paused members long enough to cause
+// spurious elections mid-test. Failover still takes only a few seconds,
+// and test deadlines stay generous for the same reason.
 const (
-	testElectionTimeout = 400 * time.Millisecond
+	testElectionTimeout = time.Second
 	// waitTimeout bounds every "until the cluster gets there" poll.
 	waitTimeout = 30 * time.Second
 	// callTimeout bounds one client call that is expected to succeed.
 	callTimeout = 10 * time.Second
+	// startAttempts bounds how often a cluster is set up again on fresh
+	// ports when a port it was given was taken before a member bound it.
+	startAttempts = 5
 )
 
 type testCluster struct {
@@ -72,18 +82,6 @@ type testMember struct {
 func newCluster(t *testing.T, n int, tweak func(*member.Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, token: "test-" + t.Name(), http: servertest.HTTP2Client()}
-	for i := range n {
-		tm := &testMember{
-			c:        c,
-			name:     fmt.Sprintf("m%d", i),
-			dir:      filepath.Join(t.TempDir(), fmt.Sprintf("m%d", i)),
-			peerAddr: servertest.FreeAddr(t),
-			net:      newFaultNet(),
-			tweak:    tweak,
-		}
-		c.members = append(c.members, tm)
-		c.initial = append(c.initial, member.InitialMember{Name: tm.name, PeerURLs: []string{"http://" + tm.peerAddr}})
-	}
 	t.Cleanup(func() {
 		for _, tm := range c.members {
 			if tm.m != nil {
@@ -92,6 +90,42 @@ func newCluster(t *testing.T, n int, tweak func(*member.Config)) *testCluster {
 		}
 		c.http.CloseIdleConnections()
 	})
+	for attempt := 1; ; attempt++ {
+		err := c.bootstrap(n, tweak)
+		if err == nil {
+			return c
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == startAttempts {
+			t.Fatal(err)
+		}
+		// A peer port is part of the initial cluster every member was
+		// bootstrapped with, so the whole cluster starts over, on fresh
+		// ports and fresh data directories.
+		t.Logf("cluster start, attempt %d: %v; starting over on new ports", attempt, err)
+		for _, tm := range c.members {
+			if tm.m != nil {
+				tm.shutdown()
+			}
+		}
+		c.members, c.initial = nil, nil
+	}
+}
+
+// bootstrap creates n members on newly chosen ports and starts them.
+func (c *testCluster) bootstrap(n int, tweak func(*member.Config)) error {
+	dir := c.t.TempDir()
+	for i := range n {
+		tm := &testMember{
+			c:        c,
+			name:     fmt.Sprintf("m%d", i),
+			dir:      filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			peerAddr: servertest.FreeAddr(c.t),
+			net:      newFaultNet(),
+			tweak:    tweak,
+		}
+		c.members = append(c.members, tm)
+		c.initial = append(c.initial, member.InitialMember{Name: tm.name, PeerURLs: []string{"http://" + tm.peerAddr}})
+	}
 	// Members start concurrently, as a real cluster's processes do; each
 	// Start only opens files and listens, so order does not matter.
 	var wg sync.WaitGroup
@@ -104,10 +138,7 @@ func newCluster(t *testing.T, n int, tweak func(*member.Config)) *testCluster {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return errors.Join(errs...)
 }
 
 // start (re)starts a stopped member on its data directory and addresses.
@@ -140,7 +171,7 @@ func (tm *testMember) tryStart() error {
 	if tm.tweak != nil {
 		tm.tweak(&cfg)
 	}
-	m, err := member.Start(cfg)
+	m, err := startMember(cfg)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("%s: start: %w", tm.name, err)
@@ -180,6 +211,26 @@ func (tm *testMember) tryStart() error {
 	tm.kv = etcdserverpbconnect.NewKVClient(tm.c.http, "http://"+tm.clientAddr, connect.WithGRPC())
 	tm.lease = etcdserverpbconnect.NewLeaseClient(tm.c.http, "http://"+tm.clientAddr, connect.WithGRPC())
 	return nil
+}
+
+// startMember starts a member. A member restarting on its data directory
+// must take its peer port back (the cluster knows it by that address); the
+// kernel may refuse it for a moment, so binding is retried for a while. A
+// new member's port is fresh, and a bind failure is returned at once for
+// newCluster to pick other ports.
+func startMember(cfg member.Config) (*member.Member, error) {
+	restarting := false
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "member")); err == nil {
+		restarting = true
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		m, err := member.Start(cfg)
+		if err == nil || !restarting || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return m, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // listenRetry listens on addr (a free port when empty). A restarted member
@@ -379,12 +430,14 @@ func (tm *testMember) put(ctx context.Context, key, value string) (*pb.PutRespon
 	return resp.Msg, nil
 }
 
-// mustPut writes key through this member and fails the test on error.
+// mustPut writes key through this member and fails the test on error. A
+// leader change under the write is resolved as a client must (see
+// putResolved).
 func (tm *testMember) mustPut(key, value string) *pb.PutResponse {
 	tm.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	resp, err := tm.put(ctx, key, value)
+	resp, err := tm.putResolved(ctx, key, value)
 	if err != nil {
 		tm.c.t.Fatalf("put %s via %s: %v", key, tm.name, err)
 	}
@@ -399,11 +452,13 @@ func (tm *testMember) get(ctx context.Context, key string, serializable bool) (*
 	return resp.Msg, nil
 }
 
+// mustGet reads key through this member and fails the test on error. Like
+// clientv3 with a read, it retries while the cluster is between leaders.
 func (tm *testMember) mustGet(key string, serializable bool) *pb.RangeResponse {
 	tm.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	resp, err := tm.get(ctx, key, serializable)
+	resp, err := tm.getRetry(ctx, key, serializable)
 	if err != nil {
 		tm.c.t.Fatalf("get %s via %s (serializable=%v): %v", key, tm.name, serializable, err)
 	}

@@ -3,6 +3,7 @@ package member_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,25 +14,45 @@ import (
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
 )
 
-// With testElectionTimeout the minimum lease TTL is 1s (1.5 election
-// timeouts, rounded up), so the TTLs below are real, short ones.
+// testMinTTL is the minimum lease TTL with testElectionTimeout (1.5
+// election timeouts, rounded up to whole seconds, as in etcd), so the TTLs
+// below are real, short ones.
+const testMinTTL = int64((3*testElectionTimeout/2 + time.Second - 1) / time.Second)
 
 func (tm *testMember) grant(ttl int64) int64 {
 	tm.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	resp, err := tm.lease.LeaseGrant(ctx, connect.NewRequest(&pb.LeaseGrantRequest{TTL: ttl}))
+	id, err := tm.tryGrant(ctx, ttl)
 	if err != nil {
-		tm.c.t.Fatalf("grant via %s: %v", tm.name, err)
+		tm.c.t.Fatal(err)
 	}
-	return resp.Msg.GetID()
+	return id
+}
+
+// tryGrant grants a lease through tm. Granting again after an uncertain
+// outcome at worst leaves a lease nobody uses, which expires.
+func (tm *testMember) tryGrant(ctx context.Context, ttl int64) (int64, error) {
+	var resp *connect.Response[pb.LeaseGrantResponse]
+	err := retryIdempotent(ctx, func() (err error) {
+		resp, err = tm.lease.LeaseGrant(ctx, connect.NewRequest(&pb.LeaseGrantRequest{TTL: ttl}))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("grant via %s: %w", tm.name, err)
+	}
+	return resp.Msg.GetID(), nil
 }
 
 func (tm *testMember) putWithLease(key string, id int64) {
 	tm.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	if _, err := tm.kv.Put(ctx, connect.NewRequest(&pb.PutRequest{Key: []byte(key), Value: []byte("v"), Lease: id})); err != nil {
+	// Writing the same value and lease again changes nothing these tests see.
+	if err := retryIdempotent(ctx, func() error {
+		_, err := tm.kv.Put(ctx, connect.NewRequest(&pb.PutRequest{Key: []byte(key), Value: []byte("v"), Lease: id}))
+		return err
+	}); err != nil {
 		tm.c.t.Fatalf("put %s with lease %x via %s: %v", key, id, tm.name, err)
 	}
 }
@@ -40,25 +61,36 @@ func (tm *testMember) timeToLive(id int64) *pb.LeaseTimeToLiveResponse {
 	tm.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	resp, err := tm.lease.LeaseTimeToLive(ctx, connect.NewRequest(&pb.LeaseTimeToLiveRequest{ID: id, Keys: true}))
+	var resp *connect.Response[pb.LeaseTimeToLiveResponse]
+	err := retryIdempotent(ctx, func() (err error) {
+		resp, err = tm.lease.LeaseTimeToLive(ctx, connect.NewRequest(&pb.LeaseTimeToLiveRequest{ID: id, Keys: true}))
+		return err
+	})
 	if err != nil {
 		tm.c.t.Fatalf("time-to-live of %x via %s: %v", id, tm.name, err)
 	}
 	return resp.Msg
 }
 
-// keepAlive renews ids through tm every interval until ctx ends, over one
-// keepalive stream per round, and counts rounds in which every renewal was
-// answered with a positive TTL.
-func keepAlive(ctx context.Context, tm func() *testMember, ids []int64, interval time.Duration) {
+// keepAlive renews leases() through tm every interval until ctx ends, over one
+// keepalive stream per round. Like clientv3, it does not wait for one
+// renewal's answer before sending the next: on a loaded machine twenty
+// sequential round trips through a follower can outlast a short TTL.
+func keepAlive(ctx context.Context, tm func() *testMember, leases func() []int64, interval time.Duration) {
 	for ctx.Err() == nil {
-		target := tm()
+		target, ids := tm(), leases()
+		// A stuck round gives up soon, so the next one can try the other
+		// target well within the TTLs used here.
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		stream := target.lease.LeaseKeepAlive(sctx)
+		sent := 0
 		for _, id := range ids {
 			if stream.Send(&pb.LeaseKeepAliveRequest{ID: id}) != nil {
 				break
 			}
+			sent++
+		}
+		for range sent {
 			if _, err := stream.Receive(); err != nil {
 				break
 			}
@@ -93,11 +125,11 @@ func TestLeaseExpiryDeletesKeysOnEveryMember(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	leader := c.waitLeader()
 	follower := c.others(leader)[0]
-	id := follower.grant(1)
+	id := follower.grant(testMinTTL)
 	follower.putWithLease("exp/a", id)
 	leader.putWithLease("exp/b", id)
-	if got := leader.timeToLive(id); len(got.GetKeys()) != 2 || got.GetGrantedTTL() != 1 {
-		t.Fatalf("time-to-live = %v, want 2 keys and granted TTL 1", got)
+	if got := leader.timeToLive(id); len(got.GetKeys()) != 2 || got.GetGrantedTTL() != testMinTTL {
+		t.Fatalf("time-to-live = %v, want 2 keys and granted TTL %d", got, testMinTTL)
 	}
 	waitGone(t, "exp/a", c.members...)
 	waitGone(t, "exp/b", c.members...)
@@ -115,16 +147,16 @@ func TestLeaseKeepAliveThroughFollower(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	leader := c.waitLeader()
 	follower := c.others(leader)[0]
-	id := follower.grant(1)
+	id := follower.grant(testMinTTL)
 	follower.putWithLease("ka/key", id)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepAlive(ctx, func() *testMember { return follower }, []int64{id}, 200*time.Millisecond)
+		keepAlive(ctx, func() *testMember { return follower }, func() []int64 { return []int64{id} }, 200*time.Millisecond)
 	}()
-	time.Sleep(4 * time.Second) // four TTLs: only the keepalives keep it
+	time.Sleep(4 * time.Duration(testMinTTL) * time.Second) // four TTLs: only the keepalives keep it
 	if _, _, ok := valueOf(leader.mustGet("ka/key", false)); !ok {
 		cancel()
 		t.Fatal("a lease kept alive through a follower expired")
@@ -141,23 +173,18 @@ func TestLeaseLeaderCrashNoEarlyExpiry(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	old := c.waitLeader()
 	survivors := c.others(old)
-	var kept, dropped []int64
-	for i := range 20 {
-		id := survivors[i%2].grant(3)
-		survivors[i%2].putWithLease(fmt.Sprintf("kept/%d", i), id)
-		kept = append(kept, id)
-	}
-	for i := range 5 {
-		id := survivors[0].grant(1)
-		survivors[0].putWithLease(fmt.Sprintf("dropped/%d", i), id)
-		dropped = append(dropped, id)
-	}
+	var (
+		mu      sync.Mutex
+		round   int
+		kept    []int64
+		dropped []int64
+	)
+	// Keepalives run from the first grant on: granting 25 leases and
+	// attaching keys can take longer than a TTL on a loaded machine.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	var round int
-	var mu sync.Mutex
 	go func() {
 		defer wg.Done()
 		keepAlive(ctx, func() *testMember {
@@ -165,8 +192,24 @@ func TestLeaseLeaderCrashNoEarlyExpiry(t *testing.T) {
 			defer mu.Unlock()
 			round++
 			return survivors[round%2]
-		}, kept, 300*time.Millisecond)
+		}, func() []int64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(kept)
+		}, 300*time.Millisecond)
 	}()
+	for i := range 20 {
+		id := survivors[i%2].grant(3)
+		mu.Lock()
+		kept = append(kept, id)
+		mu.Unlock()
+		survivors[i%2].putWithLease(fmt.Sprintf("kept/%d", i), id)
+	}
+	for i := range 5 {
+		id := survivors[0].grant(testMinTTL)
+		survivors[0].putWithLease(fmt.Sprintf("dropped/%d", i), id)
+		dropped = append(dropped, id)
+	}
 	time.Sleep(time.Second)
 	old.crash()
 	c.waitLeader(survivors...)

@@ -2,6 +2,7 @@ package member_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -52,9 +53,22 @@ func TestConcurrentKeepAlivesThroughFollower(t *testing.T) {
 	const n = 24
 	ids := make([]int64, n)
 	ttls := make([]int64, n)
+	// Granted concurrently: one after another on a loaded machine they can
+	// take longer than the shortest TTL, and the first would expire before
+	// the first round of keepalives.
+	var grants sync.WaitGroup
+	grantErrs := make([]error, n)
 	for i := range ids {
 		ttls[i] = int64(4 + i%3) // 4, 5 or 6 s: each answer must carry its own
-		ids[i] = follower.grant(ttls[i])
+		grants.Add(1)
+		go func() {
+			defer grants.Done()
+			ids[i], grantErrs[i] = follower.tryGrant(ctx, ttls[i])
+		}()
+	}
+	grants.Wait()
+	if err := errors.Join(grantErrs...); err != nil {
+		t.Fatal(err)
 	}
 
 	// Rounds of concurrent keepalives for 8 s, longer than every TTL.
