@@ -20,16 +20,28 @@ import (
 func main() {
 	n := flag.Int("n", 200_000, "decisions per run")
 	workers := flag.Int("workers", 32, "concurrent callers over RPC")
-	conns := flag.Int("conns", 2, "HTTP/2 connections over RPC")
+	conns := flag.Int("conns", 2, "HTTP/2 connections over RPC (-transport h2c)")
 	bindings := flag.Int("bindings", 10_000, "bindings to seed")
 	connectProto := flag.Bool("connect", false, "use the Connect protocol instead of gRPC")
 	only := flag.String("only", "", "run only: inprocess or rpc")
-	h1 := flag.Bool("http1", false, "use HTTP/1.1 connections (Connect protocol) instead of HTTP/2")
+	transport := flag.String("transport", "sdk", "sdk: iamsdk.HTTP1Client (Connect over pooled HTTP/1.1 keep-alive connections, one per caller); "+
+		"h2c: net/http HTTP/2 cleartext on -conns connections (gRPC unless -connect); http1: net/http's HTTP/1.1 Transport (Connect)")
 	get := flag.Bool("get", false, "send Authorize as Connect GET requests (no request body)")
 	serverBin := flag.String("server-bin", "", "run IAM from this iam binary in a process of its own (reports its CPU separately)")
 	batch := flag.Int("batch", 50, "also measure BatchAuthorize with this many questions per call (0: skip); latency is per call")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and server) to this file")
 	flag.Parse()
+	ro := authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, GET: *get}
+	switch *transport {
+	case "sdk":
+		ro.SDKHTTP1 = true
+	case "http1":
+		ro.HTTP1 = true
+	case "h2c":
+	default:
+		fmt.Fprintln(os.Stderr, "iam-authz-bench: -transport must be sdk, h2c or http1")
+		os.Exit(2)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -44,7 +56,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *workers, *bindings, *only, *batch, authzbench.RPCOptions{Conns: *conns, Connect: *connectProto, HTTP1: *h1, GET: *get}, *serverBin); err != nil {
+	if err := run(ctx, *n, *workers, *bindings, *only, *batch, ro, *serverBin); err != nil {
 		fmt.Fprintln(os.Stderr, "iam-authz-bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -59,6 +71,9 @@ func line(name string, r authzbench.Result) {
 	fmt.Printf("%-22s %9.0f decisions/s  p50 %8s  p99 %8s  max %8s  cpu %6.1fµs/decision%s  allowed %5.1f%%  errors %d\n", name, r.PerSecond(),
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
 		float64(r.CPU.Nanoseconds())/1e3/float64(r.Decisions), server, 100*float64(r.Allowed)/float64(r.Decisions), r.Errors)
+	if r.FirstErr != nil {
+		fmt.Printf("  first error: %v\n", r.FirstErr)
+	}
 }
 
 func run(ctx context.Context, n, workers, bindings int, only string, batch int, ro authzbench.RPCOptions, serverBin string) error {
@@ -115,7 +130,7 @@ func run(ctx context.Context, n, workers, bindings int, only string, batch int, 
 		cpu0 := srv.CPU()
 		res := authzbench.Run(ctx, qs, workers, ask)
 		res.ServerCPU = srv.CPU() - cpu0
-		line(fmt.Sprintf("rpc %s (%dx%d)", m.name, ro.Conns, workers), res)
+		line(fmt.Sprintf("rpc %s (%s)", m.name, ro.Describe(workers)), res)
 		if batch > 0 {
 			cpu0 := srv.CPU()
 			res, err := authzbench.RPCBatch(ctx, srv, sd, qs, batch, 4)

@@ -44,12 +44,16 @@ func NewAuthz(svc *auth.Service, az *authz.Authorizer, log *slog.Logger) *Authz 
 	return &Authz{auth: svc, az: az, log: log, callers: newCallerCache(svc, log)}
 }
 
-// callerCache remembers the principal behind recently verified tokens.
+// callerCache remembers the principal behind recently verified tokens,
+// keyed by the token's SHA-256 (the cache never holds a usable token). An
+// entry lives until the earlier of callerTTL after verification and the
+// token's expiry; failures are never cached.
 type callerCache struct {
-	auth *auth.Service
-	log  *slog.Logger
-	mu   sync.Mutex
-	m    map[[32]byte]cachedCaller
+	verify func(ctx context.Context, h http.Header) (*auth.Principal, error)
+	now    func() time.Time
+	ttl    time.Duration
+	mu     sync.Mutex
+	m      map[[32]byte]cachedCaller
 }
 
 type cachedCaller struct {
@@ -57,8 +61,14 @@ type cachedCaller struct {
 	expires time.Time
 }
 
+// maxCallers bounds the cache; past it the cache starts afresh.
+const maxCallers = 100_000
+
 func newCallerCache(svc *auth.Service, log *slog.Logger) *callerCache {
-	return &callerCache{auth: svc, log: log, m: map[[32]byte]cachedCaller{}}
+	verify := func(ctx context.Context, h http.Header) (*auth.Principal, error) {
+		return authenticate(ctx, svc, log, h)
+	}
+	return &callerCache{verify: verify, now: time.Now, ttl: callerTTL, m: map[[32]byte]cachedCaller{}}
 }
 
 // member authenticates the bearer token of h and returns the caller's
@@ -69,24 +79,24 @@ func (c *callerCache) member(ctx context.Context, h http.Header) (string, error)
 		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("an access token is required"))
 	}
 	key := sha256.Sum256([]byte(tok))
-	now := time.Now()
+	now := c.now()
 	c.mu.Lock()
 	hit, ok := c.m[key]
 	c.mu.Unlock()
 	if ok && now.Before(hit.expires) {
 		return hit.member, nil
 	}
-	p, err := authenticate(ctx, c.auth, c.log, h)
+	p, err := c.verify(ctx, h)
 	if err != nil {
 		return "", err
 	}
 	m := memberOf(p)
-	exp := now.Add(callerTTL)
+	exp := now.Add(c.ttl)
 	if p.Claims != nil && p.Claims.ExpiresAt.Before(exp) {
 		exp = p.Claims.ExpiresAt
 	}
 	c.mu.Lock()
-	if len(c.m) > 100_000 {
+	if len(c.m) >= maxCallers {
 		clear(c.m)
 	}
 	c.m[key] = cachedCaller{member: m, expires: exp}

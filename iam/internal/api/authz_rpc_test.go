@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -192,5 +193,51 @@ func TestPolicyAdminOverRPC(t *testing.T) {
 	roles, err := e.Policy.ListRoles(ctx, iamtest.Authed(tok, &iamv1.ListRolesRequest{Parent: "orgs/acme"}))
 	if err != nil || len(roles.Msg.GetRoles()) < 10 {
 		t.Fatalf("roles: %v", err)
+	}
+}
+
+// TestRevokedCallerStopsWithinBound: IAM remembers verified caller tokens
+// for callerTTL (5s); a revoked access token must be refused within that
+// bound of the revocation, and at once when it was never remembered.
+func TestRevokedCallerStopsWithinBound(t *testing.T) {
+	e := iamtest.Start(t)
+	ctx := context.Background()
+	alice, aid, asec := e.ServiceAccount("alice")
+	e.Bind("orgs/acme", "roles/flaredb.viewer", alice)
+	q := &iamv1.AuthorizeRequest{Permission: "flaredb.kv.read", Resource: "orgs/acme"}
+	ask := func(tok string) error {
+		_, err := e.Authz.Authorize(ctx, iamtest.Authed(tok, q))
+		return err
+	}
+	revoke := func(tok string) {
+		if _, err := e.Auth.Revoke(ctx, iamtest.Authed(tok, &iamv1.RevokeRequest{Token: tok, TokenTypeHint: "access_token"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fresh := e.Token(aid, asec)
+	revoke(fresh)
+	if err := ask(fresh); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("revoked token never used before: %v", err)
+	}
+
+	tok := e.Token(aid, asec)
+	if err := ask(tok); err != nil {
+		t.Fatal(err)
+	}
+	revoke(tok)
+	revoked := time.Now()
+	for {
+		err := ask(tok)
+		if connect.CodeOf(err) == connect.CodeUnauthenticated {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(revoked) > 5*time.Second+time.Second {
+			t.Fatalf("revoked token still accepted %v after the revocation", time.Since(revoked))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// workerHandler serves requests on a set of long-lived goroutines. The
+// workerHandler serves HTTP/2 requests on a set of long-lived goroutines. The
 // HTTP/2 server starts a fresh goroutine, with the runtime's smallest
 // stack, for every request; the Authorize path (Connect, the telemetry
 // interceptor, body reading, the decision) then grows that stack several
@@ -56,6 +56,13 @@ func (h *workerHandler) serve(j *job) {
 }
 
 func (h *workerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 {
+		// HTTP/1.x requests run on their connection's goroutine, which
+		// lives as long as the keep-alive connection and keeps its grown
+		// stack: a hand-off would only add two context switches.
+		h.next.ServeHTTP(w, r)
+		return
+	}
 	j := &job{w: w, r: r, done: make(chan struct{})}
 	select {
 	case h.jobs <- j:

@@ -28,7 +28,7 @@ func TestWorkerHandler(t *testing.T) {
 	}), 2)
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/ok", nil))
+	h.ServeHTTP(rec, h2Request("/ok", nil))
 	if rec.Code != http.StatusTeapot || rec.Header().Get("X-Path") != "/ok" {
 		t.Fatalf("response %d %v", rec.Code, rec.Header())
 	}
@@ -39,7 +39,7 @@ func TestWorkerHandler(t *testing.T) {
 				t.Fatalf("panic %v, want http.ErrAbortHandler on the caller's goroutine", v)
 			}
 		}()
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/panic", nil))
+		h.ServeHTTP(httptest.NewRecorder(), h2Request("/panic", nil))
 	}()
 
 	// Occupy more than the two workers; an ordinary request still passes.
@@ -48,17 +48,25 @@ func TestWorkerHandler(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/block", nil))
+			h.ServeHTTP(httptest.NewRecorder(), h2Request("/block", nil))
 		}()
 	}
 	for range 4 {
 		<-entered
 	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/ok", nil))
+	h.ServeHTTP(rec, h2Request("/ok", nil))
 	if rec.Code != http.StatusTeapot {
 		t.Fatalf("with busy workers: %d", rec.Code)
 	}
 	close(release)
 	wg.Wait()
+}
+
+// h2Request is an HTTP/2 request: the pool serves only those (HTTP/1.x
+// requests stay on their connection's goroutine).
+func h2Request(path string, _ any) *http.Request {
+	r := httptest.NewRequest("GET", path, nil)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	return r
 }

@@ -30,12 +30,17 @@ func TestRPCAgreesWithInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sdk, err := RPCAsk(ctx, srv, sd2, RPCOptions{SDKHTTP1: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	allowed := 0
 	for _, q := range sd.Questions(500, 3, 0) {
 		a, err1 := local(ctx, q)
 		b, err2 := remote(ctx, q)
-		if err1 != nil || err2 != nil || a != b {
-			t.Fatalf("%+v: in-process %v %v, rpc %v %v", q, a, err1, b, err2)
+		c, err3 := sdk(ctx, q)
+		if err1 != nil || err2 != nil || err3 != nil || a != b || a != c {
+			t.Fatalf("%+v: in-process %v %v, grpc %v %v, sdk http1 %v %v", q, a, err1, b, err2, c, err3)
 		}
 		if a {
 			allowed++
@@ -44,9 +49,11 @@ func TestRPCAgreesWithInProcess(t *testing.T) {
 	if allowed == 0 || allowed == 500 {
 		t.Fatalf("degenerate workload: %d/500 allowed", allowed)
 	}
-	res := Run(ctx, sd2.Questions(200, 4, 0), 4, remote)
-	if res.Errors != 0 || res.P99 <= 0 {
-		t.Fatalf("load run: %+v", res)
+	for _, ask := range []Ask{remote, sdk} {
+		res := Run(ctx, sd2.Questions(200, 4, 0), 4, ask)
+		if res.Errors != 0 || res.P99 <= 0 {
+			t.Fatalf("load run: %+v", res)
+		}
 	}
 }
 
@@ -90,8 +97,8 @@ func BenchmarkAuthorizeInProcess(b *testing.B) {
 	}
 }
 
-// BenchmarkAuthorizeRPC: the same over loopback Connect (HTTP/2 cleartext,
-// protobuf), 16 concurrent callers on 2 connections.
+// BenchmarkAuthorizeRPC: the same over loopback Connect (protobuf) through
+// iamsdk.HTTP1Client, 16 concurrent callers on 16 keep-alive connections.
 func BenchmarkAuthorizeRPC(b *testing.B) {
 	ctx := context.Background()
 	for _, mode := range []struct {
@@ -105,7 +112,7 @@ func BenchmarkAuthorizeRPC(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer srv.Stop()
-			ask, err := RPCAsk(ctx, srv, sd, RPCOptions{Conns: 2, Connect: true})
+			ask, err := RPCAsk(ctx, srv, sd, RPCOptions{SDKHTTP1: true})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 type Result struct {
 	Decisions int
 	Errors    int
+	FirstErr  error // the first error seen, if any
 	Allowed   int
 	Elapsed   time.Duration
 	P50, P99  time.Duration
@@ -38,6 +39,8 @@ func Run(ctx context.Context, qs []Question, workers int, ask Ask) Result {
 	var next atomic.Int64
 	lat := make([]time.Duration, len(qs))
 	var errs, allowed atomic.Int64
+	var firstErr sync.Once
+	var first error
 	var wg sync.WaitGroup
 	cpu0 := cpuTime()
 	start := time.Now()
@@ -55,6 +58,7 @@ func Run(ctx context.Context, qs []Question, workers int, ask Ask) Result {
 				lat[i] = time.Since(t0)
 				if err != nil {
 					errs.Add(1)
+					firstErr.Do(func() { first = err })
 				} else if ok {
 					allowed.Add(1)
 				}
@@ -63,7 +67,7 @@ func Run(ctx context.Context, qs []Question, workers int, ask Ask) Result {
 	}
 	wg.Wait()
 	res := Result{Decisions: len(qs), Errors: int(errs.Load()), Allowed: int(allowed.Load()), Elapsed: time.Since(start),
-		CPU: cpuTime() - cpu0}
+		CPU: cpuTime() - cpu0, FirstErr: first}
 	slices.Sort(lat)
 	res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	return res

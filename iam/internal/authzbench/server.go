@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/iam/iamsdk"
 	"github.com/photoncloud/core/iam/internal/app"
 	"github.com/photoncloud/core/iam/internal/iamtest"
 	"github.com/photoncloud/core/iam/internal/store"
@@ -140,6 +141,23 @@ type RPCOptions struct {
 	// GET sends Authorize as a Connect GET request (the method has no side
 	// effects): one HEADERS frame, no request body.
 	GET bool
+	// SDKHTTP1 uses iamsdk.HTTP1Client (the Connect protocol over pooled
+	// HTTP/1.1 connections, no net/http Transport), one connection per
+	// concurrent caller.
+	SDKHTTP1 bool
+}
+
+// Describe names the transport and the concurrency for reports.
+func (o RPCOptions) Describe(workers int) string {
+	switch {
+	case o.SDKHTTP1:
+		return fmt.Sprintf("sdk http1, %d conns", workers)
+	case o.HTTP1:
+		return fmt.Sprintf("net/http http1, %d callers", workers)
+	case o.Connect:
+		return fmt.Sprintf("h2c connect, %dx%d", o.Conns, workers)
+	}
+	return fmt.Sprintf("h2c grpc, %dx%d", o.Conns, workers)
 }
 
 // RPCAsk returns an Ask that calls Authorize over loopback as the seeded
@@ -149,24 +167,33 @@ func RPCAsk(ctx context.Context, s *Server, sd *Seeded, o RPCOptions) (Ask, erro
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]iamv1connect.AuthzServiceClient, max(o.Conns, 1))
+	n := max(o.Conns, 1)
+	if o.SDKHTTP1 {
+		n = 1 // one pool, one connection per concurrent caller
+	}
+	clients := make([]iamv1connect.AuthzServiceClient, n)
 	for i := range clients {
 		var opts []connect.ClientOption
 		switch {
 		case o.GET:
 			opts = append(opts, connect.WithHTTPGet(), connect.WithHTTPGetMaxURLSize(4096, true))
-		case !o.Connect && !o.HTTP1:
+		case !o.Connect && !o.HTTP1 && !o.SDKHTTP1:
 			opts = append(opts, connect.WithGRPC())
 		}
-		hc := h2c()
-		if o.HTTP1 {
+		var hc connect.HTTPClient = h2c()
+		switch {
+		case o.SDKHTTP1:
+			if hc, err = iamsdk.NewHTTP1Client(s.Base, iamsdk.HTTP1Options{MaxConns: 256}); err != nil {
+				return nil, err
+			}
+		case o.HTTP1:
 			hc = http1(256)
 		}
 		clients[i] = iamv1connect.NewAuthzServiceClient(hc, s.Base, opts...)
 	}
-	var n atomic.Uint64
+	var next atomic.Uint64
 	return func(ctx context.Context, q Question) (bool, error) {
-		c := clients[n.Add(1)%uint64(len(clients))]
+		c := clients[next.Add(1)%uint64(len(clients))]
 		req := connect.NewRequest(&iamv1.AuthorizeRequest{Principal: q.Principal, Permission: q.Permission, Resource: q.Resource})
 		req.Header().Set("Authorization", "Bearer "+tok)
 		resp, err := c.Authorize(ctx, req)
