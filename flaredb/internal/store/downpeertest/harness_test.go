@@ -95,7 +95,7 @@ func (c *cluster) start(nd *node) {
 		StoreID: nd.id, DataDir: nd.dir, RaftAddr: nd.raft, ClientAddr: nd.clientURL,
 		// Splits are made by the test only.
 		SplitSize: 1 << 40, SplitKeys: 1 << 40, SplitCheckInterval: time.Hour,
-		HeartbeatInterval: 200 * time.Millisecond, RegionHeartbeatInterval: 200 * time.Millisecond,
+		HeartbeatInterval: 500 * time.Millisecond, RegionHeartbeatInterval: 500 * time.Millisecond,
 		ElectionTimeout: 500 * time.Millisecond,
 		Logger:          slog.New(nd.logs), RaftLogOutput: c.raftLog,
 		CreatePeer: func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64) error {
