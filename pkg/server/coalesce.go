@@ -17,10 +17,6 @@ const maxPendingWrite = 256 << 10
 // idle connections do not each hold a burst's worth of memory.
 const maxKeptBuffer = 32 << 10
 
-// minYieldBatch is grpc-go's minBatchSize: a flusher with less than this
-// pending yields once before writing.
-const minYieldBatch = 1000
-
 // closeDrainTimeout bounds how long Close waits for pending bytes (a final
 // response, a GOAWAY) to reach the socket before closing it anyway.
 const closeDrainTimeout = 2 * time.Second
@@ -88,17 +84,11 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush writes pending bytes until there are none. Like grpc-go's writer,
-// when what is pending is small it first yields once, so the responses
-// other goroutines are about to write join this write(2); a large batch
-// (a watch fan-out) goes out at once.
+// flush writes pending bytes until there are none. Like grpc-go's writer it
+// first yields once, so the responses other goroutines are about to write
+// join this write(2).
 func (c *coalescingConn) flush(drained chan struct{}) {
-	c.mu.Lock()
-	small := len(c.pending) < minYieldBatch
-	c.mu.Unlock()
-	if small {
-		runtime.Gosched()
-	}
+	runtime.Gosched()
 	c.mu.Lock()
 	defer func() {
 		c.flushing = false
