@@ -46,9 +46,11 @@ import (
 const (
 	testElectionTimeout = time.Second
 	// waitTimeout bounds every "until the cluster gets there" poll.
-	waitTimeout = 30 * time.Second
-	// callTimeout bounds one client call that is expected to succeed.
-	callTimeout = 10 * time.Second
+	waitTimeout = 60 * time.Second
+	// callTimeout bounds one client call that is expected to succeed
+	// (with the retries of client_test.go): load averages of 30-40 with
+	// the race detector made single calls take over 10 s.
+	callTimeout = 30 * time.Second
 	// startAttempts bounds how often a cluster is set up again on fresh
 	// ports when a port it was given was taken before a member bound it.
 	startAttempts = 5
