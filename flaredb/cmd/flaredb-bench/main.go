@@ -46,6 +46,8 @@ func run() error {
 	flag.DurationVar(&io.Window, "idle-window", io.Window, "sampling window of the idle measurement")
 	flag.StringVar(&io.StoreArgs, "store-args", "", "extra flags for every store (space-separated)")
 	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of every store during FlareDB's last round here")
+	flag.StringVar(&o.CompareStore, "compare-store", "", "another flaredb binary, run as a second FlareDB cluster in the same rounds (before/after)")
+	flag.StringVar(&o.CompareName, "compare-name", "before", "name of the -compare-store cluster in the table (flaredb-<name>)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the benchmark client's own CPU profile here")
 	flag.BoolVar(&keep, "keep", false, "keep the data and log directory")
 	flag.BoolVar(&quiet, "q", false, "do not print progress")

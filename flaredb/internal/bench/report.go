@@ -21,7 +21,9 @@ func newReport(o Options) *Report {
 		r.systems = append(r.systems, "etcd", "chainfire")
 	}
 	for _, n := range o.Regions {
-		r.systems = append(r.systems, fmt.Sprintf("flaredb-%dr", n))
+		for _, name := range o.flareNames() {
+			r.systems = append(r.systems, fmt.Sprintf("%s-%dr", name, n))
+		}
 	}
 	return r
 }

@@ -24,6 +24,20 @@ type Options struct {
 	// ProfileDir, when set, receives CPU profiles of every store during
 	// FlareDB's last round.
 	ProfileDir string
+	// CompareStore, when set, is another flaredb store binary run as a
+	// second FlareDB cluster (named flaredb-<CompareName>) beside the
+	// first, measured in the same rounds, alternating which goes first:
+	// before/after figures from one run.
+	CompareStore string
+	CompareName  string
+}
+
+// flareNames are the FlareDB variants measured, in order.
+func (o Options) flareNames() []string {
+	if o.CompareStore == "" {
+		return []string{"flaredb"}
+	}
+	return []string{"flaredb-" + o.CompareName, "flaredb"}
 }
 
 // DefaultOptions is the load: 64 clients, 8-byte keys, 256-byte
@@ -56,38 +70,35 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 			bases = append(bases, b)
 		}
 	}
-	o.logf("starting FlareDB (Chainfire, PD, 3 stores)")
-	fc, err := startFlareCluster(ctx, bins, mkdir(o.Dir, "flaredb"), flareOptions{regionHeartbeat: 2 * time.Second})
+	vs, err := startVariants(ctx, bins, o)
+	defer func() {
+		for _, v := range vs {
+			v.stop()
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
-	defer fc.stop()
-	if err := fc.waitSettled(ctx, 1, 3*time.Minute); err != nil {
-		return nil, err
-	}
-	if err := fc.preload(ctx, o.Load.Keys, o.Load.ValueLen); err != nil {
-		return nil, err
-	}
-	conns, err := fc.conns(o.FlareClients)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(conns)
 	slot := 0 // baselines run in every len(Regions)-th round, spread over the phases
 	for _, n := range o.Regions {
-		o.logf("splitting FlareDB into %d regions", n)
-		if err := fc.splitInto(ctx, n, o.Load.Keys); err != nil {
-			return nil, err
+		for _, v := range vs {
+			o.logf("splitting %s into %d regions", v.name, n)
+			if err := v.fc.splitInto(ctx, n, o.Load.Keys); err != nil {
+				return nil, err
+			}
 		}
-		name := fmt.Sprintf("flaredb-%dr", n)
 		for r := 0; r < o.Rounds; r++ {
 			for _, op := range o.Ops {
-				wait := func() {}
-				if o.ProfileDir != "" && r == o.Rounds-1 {
-					wait = fc.profileStores(ctx, o.ProfileDir, fmt.Sprintf("%s-%s", name, op), o.Load.Warmup+o.Load.Duration)
+				for i := range vs {
+					v := vs[(i+r)%len(vs)] // alternate which variant goes first
+					name := fmt.Sprintf("%s-%dr", v.name, n)
+					wait := func() {}
+					if o.ProfileDir != "" && r == o.Rounds-1 {
+						wait = v.fc.profileStores(ctx, o.ProfileDir, fmt.Sprintf("%s-%s", name, op), o.Load.Warmup+o.Load.Duration)
+					}
+					rep.add(name, op, o.measure(ctx, name, v.conns, op, v.fc.pids()))
+					wait()
 				}
-				rep.add(name, op, o.measure(ctx, name, conns, op, fc.pids()))
-				wait()
 			}
 			if slot%len(o.Regions) == 0 {
 				for _, b := range bases {
@@ -100,6 +111,47 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// variant is one running FlareDB cluster with its clients.
+type variant struct {
+	name  string
+	fc    *flareCluster
+	conns []conn
+}
+
+func (v *variant) stop() {
+	closeAll(v.conns)
+	v.fc.stop()
+}
+
+// startVariants starts FlareDB, and the comparison store's cluster when
+// one is set, each settled on one region and preloaded.
+func startVariants(ctx context.Context, bins *Binaries, o Options) ([]*variant, error) {
+	var vs []*variant
+	for _, name := range o.flareNames() {
+		b := *bins
+		if name != "flaredb" {
+			b.Store = o.CompareStore
+		}
+		o.logf("starting %s (Chainfire, PD, 3 stores)", name)
+		fc, err := startFlareCluster(ctx, &b, mkdir(o.Dir, name), flareOptions{regionHeartbeat: 2 * time.Second})
+		if err != nil {
+			return vs, err
+		}
+		v := &variant{name: name, fc: fc}
+		vs = append(vs, v)
+		if err := fc.waitSettled(ctx, 1, 3*time.Minute); err != nil {
+			return vs, err
+		}
+		if err := fc.preload(ctx, o.Load.Keys, o.Load.ValueLen); err != nil {
+			return vs, err
+		}
+		if v.conns, err = fc.conns(o.FlareClients); err != nil {
+			return vs, err
+		}
+	}
+	return vs, nil
 }
 
 func (o Options) measure(ctx context.Context, name string, conns []conn, op Op, pids []int) Result {
