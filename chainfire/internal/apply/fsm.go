@@ -67,6 +67,11 @@ func New(store *mvcc.Store, log *slog.Logger, opts ...Option) (*Applier, error) 
 	if a.leases == nil {
 		a.leases = lease.New(lease.Options{})
 	}
+	// The member table and leases are read from the file: commit anything
+	// applied but pending first (a no-op on a store just opened).
+	if err := store.Sync(); err != nil {
+		return nil, fmt.Errorf("apply: sync store: %w", err)
+	}
 	if err := a.members.load(store); err != nil {
 		return nil, err
 	}

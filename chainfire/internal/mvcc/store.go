@@ -255,7 +255,9 @@ func (s *Store) beginRead() (*bbolt.Tx, error) {
 }
 
 // View runs fn in a bbolt read transaction, for sibling packages that keep
-// their own buckets in this file.
+// their own buckets in this file. It sees what is on disk, not batches
+// applied since the last commit: load sibling state only from a store just
+// opened or restored, or after Sync.
 func (s *Store) View(fn func(tx *bbolt.Tx) error) error {
 	if err := s.rlockOpen(); err != nil {
 		return err
