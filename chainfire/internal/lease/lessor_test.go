@@ -244,6 +244,9 @@ func TestCheckpointResumesAfterPromotion(t *testing.T) {
 func TestLeaseBucketIsInTheStoreFile(t *testing.T) {
 	f := newFixture(t)
 	f.grant(42, 10)
+	if err := f.store.Sync(); err != nil { // the file has it once committed
+		t.Fatal(err)
+	}
 	found := false
 	err := f.store.View(func(tx *bbolt.Tx) error {
 		found = tx.Bucket([]byte("lease")) != nil && tx.Bucket([]byte("lease")).Stats().KeyN == 1

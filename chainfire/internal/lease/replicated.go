@@ -99,6 +99,11 @@ func (l *Lessor) Track(events []mvcc.Event) {
 // records and, from the current keys, what is attached to each. Expiry
 // state is reset; a primary lessor restarts every countdown.
 func (l *Lessor) Load(store *mvcc.Store) error {
+	// Lease records are read from the file, which holds applied batches
+	// only once the store has committed them.
+	if err := store.Sync(); err != nil {
+		return fmt.Errorf("lease: sync store: %w", err)
+	}
 	leases := map[int64]*lease{}
 	err := store.Read(func(r *mvcc.ReadTxn) error {
 		if err := readRecords(r.Tx(), leases); err != nil {
