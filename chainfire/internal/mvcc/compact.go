@@ -78,27 +78,23 @@ func (r *ReadTxn) WatchChanges(from, to int64, fn func(Event) bool) error {
 	return r.Changes(from+1, to, fn)
 }
 
-// changesAt calls fn for every change at main revision rev, reporting
-// false if fn stopped early.
+// changesAt calls fn for every change at main revision rev, on disk or
+// still pending, reporting false if fn stopped early.
 func (r *ReadTxn) changesAt(rev int64, fn func(Event) bool) (bool, error) {
-	c := r.tx.Bucket(keyBucket).Cursor()
-	for k, v := c.Seek(seekKey(rev)); k != nil; k, v = c.Next() {
+	more := true
+	err := r.recordsView().scan(rev, rev, func(k, v []byte) (bool, error) {
 		at, tomb, err := parseRevKey(k)
 		if err != nil {
 			return false, err
-		}
-		if at.Main > rev {
-			return true, nil
 		}
 		ev, err := eventOf(at, tomb, v)
 		if err != nil {
 			return false, err
 		}
-		if !fn(ev) {
-			return false, nil
-		}
-	}
-	return true, nil
+		more = fn(ev)
+		return more, nil
+	})
+	return more, err
 }
 
 // compactor owns the physical half for one open bbolt file.

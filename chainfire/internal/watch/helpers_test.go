@@ -20,7 +20,13 @@ type env struct {
 
 func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
-	st, err := mvcc.Open(filepath.Join(t.TempDir(), "db"), mvcc.Options{})
+	return newEnvStore(t, mvcc.Options{}, opts)
+}
+
+// newEnvStore is newEnv with the store's options.
+func newEnvStore(t testing.TB, storeOpts mvcc.Options, opts Options) *env {
+	t.Helper()
+	st, err := mvcc.Open(filepath.Join(t.TempDir(), "db"), storeOpts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -494,6 +494,32 @@ func TestWatcherSetAll(t *testing.T) {
 	}
 }
 
+// TestStartAtCompactRevisionPending: with batched backend commits, a watch
+// from the compact revision replays it (committed with the compaction) and
+// the changes after it that are still in the store's open write batch.
+func TestStartAtCompactRevisionPending(t *testing.T) {
+	e := newEnvStore(t, mvcc.Options{BatchInterval: time.Hour}, Options{})
+	e.put("a", "1")
+	at := e.batch(func(tx *mvcc.WriteTxn) error {
+		if err := delTxn("a")(tx); err != nil {
+			return err
+		}
+		return putTxn("b", "1")(tx)
+	})
+	later := e.put("b", "2")
+	e.compact(at)
+	s := e.stream()
+	id := s.Watch(Request{Key: []byte("a"), End: []byte("c"), StartRev: at})
+	created(t, s, id)
+	evs := collect(t, s, id, 3)
+	got := fmt.Sprintf("%s %s@%d, %s %s@%d, %s %s@%d", evs[0].Type, evs[0].KV.Key, evs[0].Rev.Main,
+		evs[1].Type, evs[1].KV.Key, evs[1].Rev.Main, evs[2].Type, evs[2].KV.Key, evs[2].Rev.Main)
+	want := fmt.Sprintf("%s a@%d, %s b@%d, %s b@%d", mvcc.EventDelete, at, mvcc.EventPut, at, mvcc.EventPut, later)
+	if got != want {
+		t.Fatalf("watch from the compact revision with its changes pending: got %s, want %s", got, want)
+	}
+}
+
 // records counts the revision records in the store's key bucket.
 func records(t *testing.T, st *mvcc.Store) int {
 	t.Helper()
