@@ -17,8 +17,8 @@ func (tm *testMember) maintenance() etcdserverpbconnect.MaintenanceClient {
 }
 
 // TestNoSpaceAlarm fills a cluster past its quota: NOSPACE is raised on
-// every member, writes fail (deletes do not) until an operator disarms
-// it, and disarming clears it everywhere.
+// every member, writes fail (deletes and compaction do not) until an
+// operator disarms it, and disarming clears it everywhere.
 func TestNoSpaceAlarm(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *member.Config) { cfg.QuotaBackendBytes = 1 << 20 })
 	leader := c.waitLeader()
@@ -38,6 +38,28 @@ func TestNoSpaceAlarm(t *testing.T) {
 	f := c.others(leader)[0]
 	if _, err := f.putResolved(ctx, "small", "x"); err == nil || !strings.Contains(err.Error(), "database space exceeded") {
 		t.Fatalf("put through a follower under NOSPACE: %v", err)
+	}
+	// etcd's recovery: delete data and compact it away (neither is refused
+	// under NOSPACE), defragment every member, disarm. Defragmenting alone
+	// returns only free pages, which need not bring the file under quota.
+	var del *connect.Response[pb.DeleteRangeResponse]
+	err = retryIdempotent(ctx, func() (err error) {
+		del, err = f.kv.DeleteRange(ctx, connect.NewRequest(&pb.DeleteRangeRequest{Key: []byte("k"), RangeEnd: []byte("l")}))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("delete under NOSPACE: %v", err)
+	}
+	rev := del.Msg.GetHeader().GetRevision()
+	err = retryIdempotent(ctx, func() error {
+		_, err := f.kv.Compact(ctx, connect.NewRequest(&pb.CompactionRequest{Revision: rev, Physical: true}))
+		if err != nil && strings.Contains(err.Error(), "required revision has been compacted") {
+			return nil // an attempt that reported leaderTrouble did compact
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("compact under NOSPACE: %v", err)
 	}
 	for _, tm := range c.members {
 		if _, err := tm.maintenance().Defragment(ctx, connect.NewRequest(&pb.DefragmentRequest{})); err != nil {
