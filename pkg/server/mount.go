@@ -40,11 +40,13 @@ func (s *Server) Mount(path string, h http.Handler) {
 
 func (s *Server) procedureOf(r *http.Request) procedure { return (*s.known.Load())[r.URL.Path] }
 
-// route routes a request. Calls of unary methods are handed to the
+// route routes a request. HTTP/2 calls of unary methods are handed to the
 // worker pool before routing, so the mux, Connect and the handler all run
-// on a worker's grown stack.
+// on a worker's grown stack. HTTP/1.x requests already run on their
+// keep-alive connection's long-lived goroutine: a hand-off would only add
+// two context switches.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if s.procedureOf(r) == unaryProcedure {
+	if r.ProtoMajor >= 2 && s.procedureOf(r) == unaryProcedure {
 		s.workers.serveHTTP(s.mux, w, r)
 		return
 	}

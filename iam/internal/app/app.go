@@ -186,8 +186,9 @@ func run(ctx context.Context, rt *cli.Runtime, cfg Config, opts options) (err er
 		srv.Mount(iamv1connect.NewIdentityServiceHandler(api.NewIdentity(svc, st, log), srv.HandlerOptions()...))
 		srv.Mount(iamv1connect.NewAuthServiceHandler(api.NewAuth(svc, st, log), srv.HandlerOptions()...))
 		authzAPI := api.NewAuthz(svc, az, log)
-		authzPath, authzHandler := iamv1connect.NewAuthzServiceHandler(authzAPI, srv.HandlerOptions()...)
-		srv.Mount(authzPath, newWorkerHandler(maintCtx, authzHandler, authzWorkers))
+		// The shared server runs AuthzService's unary calls on its worker
+		// pool (long-lived goroutines with grown stacks).
+		srv.Mount(iamv1connect.NewAuthzServiceHandler(authzAPI, srv.HandlerOptions()...))
 		srv.Mount(iamv1connect.NewPolicyServiceHandler(api.NewPolicy(authzAPI), srv.HandlerOptions()...))
 		srv.Mount(iamv1connect.NewAuditServiceHandler(api.NewAudit(svc, az, auditLog, log), srv.HandlerOptions()...))
 		oauth.New(svc, log).Register(srv.HandleHTTP)
@@ -289,10 +290,6 @@ func startAuthz(ctx context.Context, st *store.Bolt, cfg Config, mp metric.Meter
 	}
 	return az, nil
 }
-
-// authzWorkers is how many goroutines keep grown stacks for AuthzService
-// requests (see workerHandler); more concurrent requests run as usual.
-const authzWorkers = 64
 
 // maintenanceInterval is how often keys and expired sessions are looked at.
 const maintenanceInterval = time.Minute
