@@ -1,9 +1,14 @@
-// Package coalesce lets many concurrent callers share one call, with the
-// guarantee that the call they share STARTED after they asked. That is what
-// read-index style protocols need: a read may reuse a leadership
-// confirmation or a read index only if it was obtained after the read
-// arrived, so callers that arrive while a call is in flight wait for the
-// next one, and one call then serves all of them.
+// Package coalesce turns many concurrent calls into few.
+//
+// Group lets callers share one call, with the guarantee that the call they
+// share STARTED after they asked. That is what read-index style protocols
+// need: a read may reuse a leadership confirmation or a read index only if
+// it was obtained after the read arrived, so callers that arrive while a
+// call is in flight wait for the next one, and one call then serves all of
+// them.
+//
+// Batcher sends callers' own items in batches (forwarded writes, forwarded
+// keepalives): one call per batch, one result per item.
 package coalesce
 
 import "context"

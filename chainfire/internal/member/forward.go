@@ -2,11 +2,13 @@ package member
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/photoncloud/core/chainfire/internal/coalesce"
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
 	pb "github.com/photoncloud/core/proto/etcdserverpb"
@@ -25,106 +27,62 @@ const maxForwardBatch = 512
 // forwarding costs one round trip per batch rather than per request.
 type forwarder struct {
 	m     *Member
-	queue chan *forwardReq
-}
-
-type forwardReq struct {
-	cmd  *chainfirev1.RaftCommand
-	done chan forwardResult
-}
-
-type forwardResult struct {
-	resp proto.Message
-	err  error
+	batch *coalesce.Batcher[*chainfirev1.RaftCommand, proto.Message]
 }
 
 func newForwarder(m *Member) *forwarder {
-	return &forwarder{m: m, queue: make(chan *forwardReq, 4096)}
+	f := &forwarder{m: m}
+	f.batch = coalesce.NewBatcher(maxForwardBatch, f.send)
+	return f
 }
 
 func (f *forwarder) run(ctx context.Context, wg *sync.WaitGroup) {
-	for range forwardWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f.work(ctx)
-		}()
-	}
-}
-
-func (f *forwarder) work(ctx context.Context) {
-	batch := make([]*forwardReq, 0, maxForwardBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-f.queue:
-			batch = append(batch[:0], r)
-		}
-	drain:
-		for len(batch) < maxForwardBatch {
-			select {
-			case r := <-f.queue:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		f.send(ctx, batch)
-	}
+	f.batch.Run(ctx, forwardWorkers, wg)
 }
 
 // submit forwards cmd with the next batch and waits for its result.
 func (f *forwarder) submit(ctx context.Context, cmd *chainfirev1.RaftCommand) (proto.Message, error) {
-	r := &forwardReq{cmd: cmd, done: make(chan forwardResult, 1)}
-	select {
-	case f.queue <- r:
-	case <-ctx.Done():
+	resp, err := f.batch.Submit(ctx, cmd)
+	if errors.Is(err, coalesce.ErrNotSent) {
 		return nil, errRetry // never sent: safe to report as not proposed
 	}
-	select {
-	case res := <-r.done:
-		return res.resp, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return resp, err
 }
 
-func (f *forwarder) send(ctx context.Context, batch []*forwardReq) {
+func (f *forwarder) send(ctx context.Context, cmds []*chainfirev1.RaftCommand) []coalesce.Result[proto.Message] {
+	out := make([]coalesce.Result[proto.Message], len(cmds))
 	client, ok := f.m.leaderClient()
 	if !ok {
-		for _, r := range batch {
-			r.done <- forwardResult{err: errRetry}
+		for i := range out {
+			out[i].Err = errRetry
 		}
-		return
+		return out
 	}
-	req := &chainfirev1.ProposeBatchRequest{Commands: make([]*chainfirev1.RaftCommand, len(batch))}
-	for i, r := range batch {
-		req.Commands[i] = r.cmd
-	}
+	req := &chainfirev1.ProposeBatchRequest{Commands: cmds}
 	ctx, cancel := context.WithTimeout(ctx, f.m.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := client.member.ProposeBatch(ctx, connect.NewRequest(req))
-	if err == nil && len(resp.Msg.GetResults()) != len(batch) {
+	if err == nil && len(resp.Msg.GetResults()) != len(cmds) {
 		err = connect.NewError(connect.CodeInternal, errBatchMismatch)
 	}
-	for i, r := range batch {
+	for i := range out {
 		if err != nil {
-			r.done <- forwardResult{err: forwardError(ctx, err)}
+			out[i].Err = forwardError(ctx, err)
 			continue
 		}
-		r.done <- resultOf(resp.Msg.GetResults()[i])
+		out[i] = resultOf(resp.Msg.GetResults()[i])
 	}
+	return out
 }
 
-func resultOf(res *chainfirev1.ProposeResult) forwardResult {
+func resultOf(res *chainfirev1.ProposeResult) coalesce.Result[proto.Message] {
 	if res.GetErrorCode() != 0 {
 		if res.GetErrorMessage() == etcderr.NotLeader.Msg {
-			return forwardResult{err: errRetry}
+			return coalesce.Result[proto.Message]{Err: errRetry}
 		}
-		return forwardResult{err: &etcderr.Error{Code: connect.Code(res.GetErrorCode()), Msg: res.GetErrorMessage()}}
+		return coalesce.Result[proto.Message]{Err: &etcderr.Error{Code: connect.Code(res.GetErrorCode()), Msg: res.GetErrorMessage()}}
 	}
-	return forwardResult{resp: UnwrapResponse(res.GetResponse())}
+	return coalesce.Result[proto.Message]{Value: UnwrapResponse(res.GetResponse())}
 }
 
 // UnwrapResponse returns the etcd response inside a ProposeResponse.

@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/chainfire/internal/coalesce"
 	"github.com/photoncloud/core/chainfire/internal/etcderr"
 	"github.com/photoncloud/core/chainfire/internal/lease"
 	chainfirev1 "github.com/photoncloud/core/proto/chainfire/v1"
@@ -25,89 +26,44 @@ const maxRenewBatch = 1024
 // one LeaseRenewBatch call per batch instead of one call per keepalive.
 type renewer struct {
 	m     *Member
-	queue chan *renewReq
-}
-
-type renewReq struct {
-	id   int64
-	done chan renewResult
-}
-
-type renewResult struct {
-	ttl int64
-	err error
+	batch *coalesce.Batcher[int64, int64]
 }
 
 func newRenewer(m *Member) *renewer {
-	return &renewer{m: m, queue: make(chan *renewReq, 4096)}
+	r := &renewer{m: m}
+	r.batch = coalesce.NewBatcher(maxRenewBatch, r.send)
+	return r
 }
 
 func (r *renewer) run(ctx context.Context, wg *sync.WaitGroup) {
-	for range renewWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.work(ctx)
-		}()
-	}
-}
-
-func (r *renewer) work(ctx context.Context) {
-	batch := make([]*renewReq, 0, maxRenewBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req := <-r.queue:
-			batch = append(batch[:0], req)
-		}
-	drain:
-		for len(batch) < maxRenewBatch {
-			select {
-			case req := <-r.queue:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
-		}
-		r.send(ctx, batch)
-	}
+	r.batch.Run(ctx, renewWorkers, wg)
 }
 
 // submit renews id with the next batch and waits for its result: the TTL,
 // etcderr.LeaseNotFound, or errRetry when the leader changed or is unknown
 // (renewing again is harmless).
 func (r *renewer) submit(ctx context.Context, id int64) (int64, error) {
-	req := &renewReq{id: id, done: make(chan renewResult, 1)}
-	select {
-	case r.queue <- req:
-	case <-ctx.Done():
+	ttl, err := r.batch.Submit(ctx, id)
+	if ctx.Err() != nil && (errors.Is(err, coalesce.ErrNotSent) || errors.Is(err, ctx.Err())) {
 		return 0, r.m.timeoutError(ctx)
 	}
-	select {
-	case res := <-req.done:
-		return res.ttl, res.err
-	case <-ctx.Done():
-		return 0, r.m.timeoutError(ctx)
-	}
+	return ttl, err
 }
 
-func (r *renewer) send(ctx context.Context, batch []*renewReq) {
-	ids := make([]int64, len(batch))
-	for i, req := range batch {
-		ids[i] = req.id
-	}
+func (r *renewer) send(ctx context.Context, ids []int64) []coalesce.Result[int64] {
+	out := make([]coalesce.Result[int64], len(ids))
 	ttls, err := r.m.forwardRenew(ctx, ids)
-	for i, req := range batch {
+	for i := range out {
 		switch {
 		case err != nil:
-			req.done <- renewResult{err: err}
+			out[i].Err = err
 		case ttls[i] <= 0:
-			req.done <- renewResult{err: etcderr.LeaseNotFound}
+			out[i].Err = etcderr.LeaseNotFound
 		default:
-			req.done <- renewResult{ttl: ttls[i]}
+			out[i].Value = ttls[i]
 		}
 	}
+	return out
 }
 
 // forwardRenew asks the leader to renew ids and returns their TTLs in
