@@ -62,10 +62,22 @@ import (
 // expire asks the read loop for a round in the background. No timer runs
 // per region, so idle regions stay quiet.
 //
-// Known limit, shared with TiKV: a follower that restarts forgets its
-// leader and may vote at once; if it restarts within the lease of a
-// leader it acked and the rest of a quorum is cut off from that leader,
-// a new leader can exist while the old lease runs.
+// A follower that restarts forgets its leader and would vote at once,
+// possibly inside the lease of a leader it acked before. So, as TiKV
+// does, a replica refuses every RequestVote and pre-vote that is not a
+// leadership transfer for one ElectionTimeout (followers'
+// HeartbeatTimeout) after it starts, whether the store restarted or the
+// replica was created (votehold.go). Its last ack was sent before it
+// started, so the hold outlasts every lease that ack fed. Elections after
+// a start, including a new cluster's first, wait one timeout longer; a
+// single-voter region votes for itself without the transport.
+//
+// What remains: the argument assumes every store runs the same election
+// timeout and that clocks run at about the same rate (the margin is
+// 1 - leaseFraction); a follower whose process keeps running but whose
+// clock jumps or stalls, or a store started with a shorter timeout than
+// the leader assumes, can still break it. Raft state lost with a disk
+// (a replica restarted empty) is outside raft's own guarantees.
 const leaseFraction = 0.8
 
 // leaseRenewBelow: a read that finds less than this fraction of the lease

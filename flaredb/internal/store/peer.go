@@ -42,6 +42,7 @@ type Peer struct {
 
 	reads     chan chan readResult
 	lease     *leaseState
+	hold      *voteHold // refuses votes just after start
 	readyTerm atomic.Uint64
 	readyMu   sync.Mutex
 	readyCh   chan struct{}
@@ -138,12 +139,16 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 			rc.NoSnapshotRestoreOnStart = false
 		}
 	}
-	trans := leaseTransport{countingTransport{p.trans, &s.heartbeats}, p.lease, func() uint64 { return p.raft.CurrentTerm() }}
+	// Refuse votes for one follower election timeout (votehold.go).
+	p.hold = newVoteHold(p.trans.Consumer(), s.cfg.ElectionTimeout, raft.RPCHeader{ProtocolVersion: rc.ProtocolVersion,
+		ID: []byte(rc.LocalID), Addr: p.trans.EncodePeer(rc.LocalID, p.trans.LocalAddr())})
+	trans := voteHoldTransport{leaseTransport{countingTransport{p.trans, &s.heartbeats}, p.lease, func() uint64 { return p.raft.CurrentTerm() }}, p.hold}
 	r, err := raft.NewRaft(rc, p.fsm, p.logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	p.raft = r
+	p.hold.start(r.CurrentTerm)
 	return nil
 }
 
@@ -229,6 +234,9 @@ func (p *Peer) stop() error {
 }
 
 func (p *Peer) closeResources() error {
+	if p.hold != nil {
+		p.hold.stop()
+	}
 	var err error
 	if p.trans != nil {
 		err = p.trans.Close()

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// voteHold closes the restart hole of lease reads (lease.go). A follower
+// that acked a leader's AppendEntries rejects votes until HeartbeatTimeout
+// after that contact, but a follower that restarts has forgotten its
+// leader and would vote at once, possibly while the leader's lease still
+// runs. So for one election timeout after the replica starts (as TiKV
+// does), voteHold answers RequestVote and RequestPreVote itself as
+// rejected, with the replica's current term, exactly as raft answers when
+// it has a leader: the candidate just loses this round. The replica's last
+// ack was sent before it started, so the lease it fed has ended when the
+// hold does.
+//
+// Votes for a leadership transfer pass: raft grants them even with a
+// leader, and the old leader revokes its lease before TimeoutNow
+// (leaseTransport). Pre-votes are never part of a transfer. A replica's
+// vote for itself never crosses the transport, so a single-voter region
+// still elects itself (one timeout after start, as always).
+//
+// It sits on the Consumer side of the transport: raft reads its RPCs from
+// out, which a goroutine fills from the network transport's channel.
+type voteHold struct {
+	in     <-chan raft.RPC
+	out    chan raft.RPC
+	until  time.Time        // end of the hold
+	header raft.RPCHeader   // this replica, for the responses it makes
+	term   func() uint64    // the replica's current term
+	now    func() time.Time // time.Now; tests replace it
+
+	done     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// newVoteHold holds votes arriving on in for window from now. Call start
+// once raft runs and stop when the replica shuts down.
+func newVoteHold(in <-chan raft.RPC, window time.Duration, header raft.RPCHeader) *voteHold {
+	return &voteHold{
+		in: in, out: make(chan raft.RPC), until: time.Now().Add(window),
+		header: header, now: time.Now, done: make(chan struct{}),
+	}
+}
+
+// start begins forwarding to raft; term reads the replica's current term.
+// RPCs that arrive before wait in the network transport.
+func (h *voteHold) start(term func() uint64) {
+	h.term = term
+	h.wg.Add(1)
+	go func() { defer h.wg.Done(); h.run() }()
+}
+
+// stop ends forwarding; it is safe to call more than once, and without
+// start.
+func (h *voteHold) stop() {
+	h.stopOnce.Do(func() { close(h.done) })
+	h.wg.Wait()
+}
+
+func (h *voteHold) run() {
+	holding := true
+	for {
+		var rpc raft.RPC
+		select {
+		case rpc = <-h.in:
+		case <-h.done:
+			return
+		}
+		if holding && !h.now().Before(h.until) {
+			holding = false
+		}
+		if holding && h.refuse(rpc) {
+			continue
+		}
+		select {
+		case h.out <- rpc:
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// refuse answers rpc as a rejected vote if it is one that must wait; it
+// reports whether it did.
+func (h *voteHold) refuse(rpc raft.RPC) bool {
+	switch req := rpc.Command.(type) {
+	case *raft.RequestVoteRequest:
+		if req.LeadershipTransfer {
+			return false
+		}
+		rpc.Respond(&raft.RequestVoteResponse{RPCHeader: h.header, Term: h.term(), Granted: false}, nil)
+		return true
+	case *raft.RequestPreVoteRequest:
+		rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: h.header, Term: h.term(), Granted: false}, nil)
+		return true
+	}
+	return false
+}
+
+// voteHoldTransport is the region's transport with its Consumer side
+// filtered by a voteHold; every other method is leaseTransport's.
+type voteHoldTransport struct {
+	leaseTransport
+	hold *voteHold
+}
+
+func (t voteHoldTransport) Consumer() <-chan raft.RPC { return t.hold.out }
