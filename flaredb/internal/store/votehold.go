@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -33,6 +34,8 @@ type voteHold struct {
 	header raft.RPCHeader   // this replica, for the responses it makes
 	term   func() uint64    // the replica's current term
 	now    func() time.Time // time.Now; tests replace it
+
+	refused atomic.Uint64 // votes and pre-votes answered as rejected
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -95,9 +98,11 @@ func (h *voteHold) refuse(rpc raft.RPC) bool {
 			return false
 		}
 		rpc.Respond(&raft.RequestVoteResponse{RPCHeader: h.header, Term: h.term(), Granted: false}, nil)
+		h.refused.Add(1)
 		return true
 	case *raft.RequestPreVoteRequest:
 		rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: h.header, Term: h.term(), Granted: false}, nil)
+		h.refused.Add(1)
 		return true
 	}
 	return false
