@@ -72,12 +72,12 @@ import (
 // a start, including a new cluster's first, wait one timeout longer; a
 // single-voter region votes for itself without the transport.
 //
-// What remains: the argument assumes every store runs the same election
-// timeout and that clocks run at about the same rate (the margin is
-// 1 - leaseFraction); a follower whose process keeps running but whose
-// clock jumps or stalls, or a store started with a shorter timeout than
-// the leader assumes, can still break it. Raft state lost with a disk
-// (a replica restarted empty) is outside raft's own guarantees.
+// What remains: the argument still assumes every store runs the same
+// election timeout and that monotonic clocks run at rates within the
+// margin (1 - leaseFraction) of each other; a store started with a
+// shorter timeout, or a clock running that much faster, can break it.
+// Raft state lost with a disk (a replica restarted empty) is outside
+// raft's own guarantees.
 const leaseFraction = 0.8
 
 // leaseRenewBelow: a read that finds less than this fraction of the lease
