@@ -673,10 +673,15 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	}
 	elapsed(t, "catch-up by snapshot", start)
 	// The lagger takes no snapshot of its own this soon, so a snapshot index
-	// there is the leader's snapshot, installed.
-	if got, _ := strconv.ParseUint(lagger.m.Node().Raft().Stats()["last_snapshot_index"], 10, 64); got < snapIndex {
-		t.Fatalf("lagger's last snapshot is at %d, want the leader's at %d: it caught up without InstallSnapshot", got, snapIndex)
+	// there is the leader's snapshot, installed. hashicorp/raft records the
+	// installed snapshot's index only after the FSM restore returns, so the
+	// store can show the new revision a moment before Stats does: poll.
+	lastSnap := func() uint64 {
+		got, _ := strconv.ParseUint(lagger.m.Node().Raft().Stats()["last_snapshot_index"], 10, 64)
+		return got
 	}
+	waitFor(t, fmt.Sprintf("the lagger to record the leader's snapshot at %d (it caught up without InstallSnapshot?)", snapIndex),
+		func() bool { return lastSnap() >= snapIndex })
 
 	st := lagger.m.Node().Raft().Stats()
 	t.Logf("lagger: store applied %d, raft applied %s, commit %s, snapshot %s; leader store applied %d",
