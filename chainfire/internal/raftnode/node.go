@@ -75,6 +75,10 @@ type Config struct {
 	// bench-chainfire.md); 2ms made an idle 3-member cluster spend 7% more
 	// of a core on empty AppendEntries, 5ms 1%.
 	CommitTimeout time.Duration
+	// DisableCommitNotify turns off telling followers about a commit as
+	// soon as the leader applies it (commitnotify.go); they then learn it
+	// from raft's next append, up to two CommitTimeouts later.
+	DisableCommitNotify bool
 	// SnapshotThreshold is the number of entries between snapshots.
 	SnapshotThreshold uint64
 	// TrailingLogs is the number of entries kept behind a snapshot.
@@ -126,6 +130,7 @@ type Node struct {
 	store  *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
 	reads  *readIndexer
+	notify *commitNotifier
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -204,7 +209,8 @@ func (n *Node) start() error {
 	if behind {
 		rc.NoSnapshotRestoreOnStart = false
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.trans)
+	n.notify = newCommitNotifier(n)
+	r, err := raft.NewRaft(rc, notifyingFSM{n.fsm, n.notify}, logs, n.store, snaps, n.trans)
 	if err != nil {
 		n.trans.Close()
 		return fmt.Errorf("raftnode: start raft: %w", err)
@@ -212,6 +218,7 @@ func (n *Node) start() error {
 	n.raft = r
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	n.notify.start(ctx, r)
 	n.reads = newReadIndexer(n)
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()

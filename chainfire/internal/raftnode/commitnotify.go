@@ -1,0 +1,176 @@
+package raftnode
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Telling followers about a commit at once.
+//
+// hashicorp/raft's followers learn that an entry committed from the next
+// AppendEntries the leader sends, and when no new entry follows, the
+// leader sends one only after CommitTimeout (one to two of it). Watchers
+// and linearizable reads on followers wait that long after the leader has
+// applied. etcd's leader instead broadcasts an append as soon as its
+// commit index moves.
+//
+// The leader here does the same from outside the library: when it applies
+// entry N of its own term and its log holds nothing newer (newer entries
+// are in flight and their successors will carry the commit index soon),
+// it sends each follower an AppendEntries with no entries, PrevLogEntry N
+// with N's term and LeaderCommitIndex N. A follower that holds N with that
+// term has, by the log matching property, the leader's log up to N, and
+// moves its commit index to min(N, its last index) ≤ N, all of which is
+// committed; one that does not hold it answers failure and changes
+// nothing. The request carries the term N was written in, and is sent only
+// while this replica is leader in that term, so it never speaks for a term
+// it does not lead. A follower that failed is left alone for a while, so a
+// lagging or restarting follower is not asked (and does not log a warning)
+// once per commit; raft's own replication brings it up.
+type commitNotifier struct {
+	n       *Node
+	running atomic.Pointer[notifierRun] // nil until the node has started
+	mu      sync.Mutex
+	// workers run until the node's context ends. Close does not wait for
+	// them: one may be inside an RPC to an unreachable follower for the
+	// transport's timeout, and once raft and the transport are shut down a
+	// worker touches nothing else.
+	workers map[raft.ServerID]*followerNotifier
+	latest  atomic.Pointer[appliedEntry]
+}
+
+// notifierRun is what the notifier needs once raft runs; raft applies
+// entries (a restart's replay) before NewRaft has returned.
+type notifierRun struct {
+	ctx  context.Context
+	raft *raft.Raft
+}
+
+// appliedEntry is the newest entry the leader applied.
+type appliedEntry struct{ index, term uint64 }
+
+// followerNotifier sends one follower the newest commit, one at a time.
+type followerNotifier struct {
+	id     raft.ServerID
+	addr   raft.ServerAddress
+	wake   chan struct{} // capacity 1: pending notifications merge
+	pauseT time.Time     // after a failure, no notification before this
+}
+
+// notifyPauseAfterFailure is how long a follower that could not use a
+// notification is left to raft's own replication.
+const notifyPauseAfterFailure = time.Second
+
+func newCommitNotifier(n *Node) *commitNotifier {
+	return &commitNotifier{n: n, workers: make(map[raft.ServerID]*followerNotifier)}
+}
+
+// start enables notifications; until then applied does nothing.
+func (c *commitNotifier) start(ctx context.Context, r *raft.Raft) {
+	c.running.Store(&notifierRun{ctx: ctx, raft: r})
+}
+
+// applied is called by the state machine wrapper after each applied batch
+// whose last entry is l.
+func (c *commitNotifier) applied(l *raft.Log) {
+	run := c.running.Load()
+	if run == nil || c.n.cfg.DisableCommitNotify {
+		return
+	}
+	ctx, r := run.ctx, run.raft
+	if r.State() != raft.Leader || r.LastIndex() != l.Index {
+		return
+	}
+	c.latest.Store(&appliedEntry{index: l.Index, term: l.Term})
+	local := c.n.cfg.ID
+	for _, s := range r.GetConfiguration().Configuration().Servers {
+		if s.ID != local {
+			c.worker(ctx, s.ID, s.Address).signal()
+		}
+	}
+}
+
+func (c *commitNotifier) worker(ctx context.Context, id raft.ServerID, addr raft.ServerAddress) *followerNotifier {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.workers[id]
+	if w == nil || w.addr != addr {
+		if w != nil {
+			close(w.wake)
+		}
+		w = &followerNotifier{id: id, addr: addr, wake: make(chan struct{}, 1)}
+		c.workers[id] = w
+		go c.run(ctx, w)
+	}
+	return w
+}
+
+func (w *followerNotifier) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *commitNotifier) run(ctx context.Context, w *followerNotifier) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-w.wake:
+			if !ok {
+				return
+			}
+			c.send(w)
+		}
+	}
+}
+
+// send tells w's follower about the newest applied entry, if this replica
+// still leads the term that entry was written in.
+func (c *commitNotifier) send(w *followerNotifier) {
+	e := c.latest.Load()
+	r := c.running.Load().raft
+	if e == nil || time.Now().Before(w.pauseT) || r.State() != raft.Leader || r.CurrentTerm() != e.term {
+		return
+	}
+	local := c.n.cfg.ID
+	peer := c.n.trans.EncodePeer(local, c.n.trans.LocalAddr())
+	req := &raft.AppendEntriesRequest{
+		RPCHeader:         raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(local), Addr: peer},
+		Term:              e.term,
+		Leader:            peer,
+		PrevLogEntry:      e.index,
+		PrevLogTerm:       e.term,
+		LeaderCommitIndex: e.index,
+	}
+	var resp raft.AppendEntriesResponse
+	if err := c.n.trans.AppendEntries(w.id, w.addr, req, &resp); err != nil || !resp.Success {
+		w.pauseT = time.Now().Add(notifyPauseAfterFailure)
+	}
+}
+
+// notifyingFSM is the state machine as raft sees it: it tells the
+// commit notifier about every batch the leader applies.
+type notifyingFSM struct {
+	StateMachine
+	notifier *commitNotifier
+}
+
+func (f notifyingFSM) Apply(l *raft.Log) any {
+	res := f.StateMachine.Apply(l)
+	f.notifier.applied(l)
+	return res
+}
+
+func (f notifyingFSM) ApplyBatch(logs []*raft.Log) []any {
+	res := f.StateMachine.ApplyBatch(logs)
+	if len(logs) > 0 {
+		f.notifier.applied(logs[len(logs)-1])
+	}
+	return res
+}
