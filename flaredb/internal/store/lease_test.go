@@ -6,72 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
-
-func voters(ids ...string) []raft.Server {
-	var out []raft.Server
-	for _, id := range ids {
-		out = append(out, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id)})
-	}
-	return out
-}
-
-func TestLeaseExpiryQuorum(t *testing.T) {
-	l := newLeaseState(true, time.Second)
-	conf := voters("1", "2", "3", "4", "5")
-	base := time.Now()
-	if !l.expiry(7, "1", conf).IsZero() {
-		t.Fatal("lease without acks")
-	}
-	l.acked(7, "2", base.Add(-300*time.Millisecond))
-	if !l.expiry(7, "1", conf).IsZero() {
-		t.Fatal("lease with 2 of 5 voters")
-	}
-	l.acked(7, "3", base.Add(-100*time.Millisecond))
-	l.acked(7, "4", base.Add(-200*time.Millisecond))
-	// Leader plus the two newest acks (3 and 4) are a quorum: the lease
-	// runs from the older of them.
-	if got, want := l.expiry(7, "1", conf), base.Add(-200*time.Millisecond+800*time.Millisecond); !got.Equal(want) {
-		t.Fatalf("expiry %v, want %v", got.Sub(base), want.Sub(base))
-	}
-	// An older ack never replaces a newer one.
-	l.acked(7, "3", base.Add(-time.Second))
-	if got, want := l.expiry(7, "1", conf), base.Add(600*time.Millisecond); !got.Equal(want) {
-		t.Fatalf("expiry after stale ack %v", got.Sub(base))
-	}
-	if !l.expiry(6, "1", conf).IsZero() || !l.expiry(8, "1", conf).IsZero() {
-		t.Fatal("lease for another term")
-	}
-	// Non-voters do not count; a leader outside the configuration has none.
-	learners := voters("1", "6", "7")
-	for _, id := range []raft.ServerID{"2", "3", "4"} {
-		learners = append(learners, raft.Server{Suffrage: raft.Nonvoter, ID: id})
-	}
-	if !l.expiry(7, "1", learners).IsZero() {
-		t.Fatal("non-voter counted toward the quorum")
-	}
-	if !l.expiry(7, "9", conf).IsZero() {
-		t.Fatal("lease for a leader outside the configuration")
-	}
-	// Acks of a newer term replace the old term's.
-	l.acked(8, "2", base)
-	if !l.expiry(7, "1", conf).IsZero() || !l.expiry(8, "1", conf).IsZero() {
-		t.Fatal("old term's acks survived a new term")
-	}
-	// A leadership transfer ends the term's lease for good.
-	l.acked(8, "3", base)
-	l.acked(8, "4", base)
-	if l.expiry(8, "1", conf).IsZero() {
-		t.Fatal("no lease with a quorum of acks")
-	}
-	l.revoke(8)
-	l.acked(8, "5", time.Now())
-	if !l.expiry(8, "1", conf).IsZero() {
-		t.Fatal("lease after revoke")
-	}
-}
 
 // readRounds does n linearizable reads on store i and returns how many
 // VerifyLeader rounds and lease reads they cost.
@@ -195,9 +130,7 @@ func TestLeadershipTransferEndsLease(t *testing.T) {
 	if err := p.raft.LeadershipTransfer().Error(); err != nil {
 		t.Fatal(err)
 	}
-	p.lease.mu.Lock()
-	revoked := p.lease.revoked
-	p.lease.mu.Unlock()
+	revoked := p.lease.Revoked()
 	if revoked < term {
 		t.Fatalf("transfer in term %d left the lease unrevoked (revoked up to %d)", term, revoked)
 	}

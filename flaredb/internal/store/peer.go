@@ -19,6 +19,7 @@ import (
 
 	"github.com/photoncloud/core/flaredb/internal/raftmux"
 	"github.com/photoncloud/core/flaredb/internal/region"
+	"github.com/photoncloud/core/pkg/raftlease"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
@@ -41,8 +42,8 @@ type Peer struct {
 	wg     sync.WaitGroup
 
 	reads     chan chan readResult
-	lease     *leaseState
-	hold      *voteHold // refuses votes just after start
+	lease     *raftlease.Lease
+	hold      *raftlease.VoteHold // refuses votes just after start
 	readyTerm atomic.Uint64
 	readyMu   sync.Mutex
 	readyCh   chan struct{}
@@ -82,7 +83,7 @@ func (s *Store) startPeer(rep *region.Replica, regionID, peerID uint64, bootstra
 	}
 	p := &Peer{store: s, regionID: regionID, peerID: peerID, dir: dir,
 		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{}), stopCh: make(chan struct{}),
-		lease: newLeaseState(!s.cfg.DisableLeaseRead, s.cfg.ElectionTimeout)}
+		lease: raftlease.New(!s.cfg.DisableLeaseRead, s.cfg.ElectionTimeout)}
 	p.fsm = &fsm{peer: p, rep: rep}
 	if err := p.open(bootstrap); err != nil {
 		p.closeResources()
@@ -139,16 +140,16 @@ func (p *Peer) open(bootstrap []raft.Server) error {
 			rc.NoSnapshotRestoreOnStart = false
 		}
 	}
-	// Refuse votes for one follower election timeout (votehold.go).
-	p.hold = newVoteHold(p.trans.Consumer(), s.cfg.ElectionTimeout, raft.RPCHeader{ProtocolVersion: rc.ProtocolVersion,
-		ID: []byte(rc.LocalID), Addr: p.trans.EncodePeer(rc.LocalID, p.trans.LocalAddr())})
-	trans := voteHoldTransport{leaseTransport{countingTransport{p.trans, &s.heartbeats}, p.lease, func() uint64 { return p.raft.CurrentTerm() }}, p.hold}
+	// Refuse votes for one follower election timeout, and feed the lease
+	// (lease.go, package raftlease).
+	p.hold = raftlease.NewVoteHold(p.trans.Consumer(), s.cfg.ElectionTimeout, raftlease.Header(rc, p.trans))
+	trans := raftlease.NewTransport(countingTransport{p.trans, &s.heartbeats}, p.lease, p.hold, func() uint64 { return p.raft.CurrentTerm() })
 	r, err := raft.NewRaft(rc, p.fsm, p.logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	p.raft = r
-	p.hold.start(r.CurrentTerm)
+	p.hold.Start(r.CurrentTerm)
 	return nil
 }
 
@@ -235,7 +236,7 @@ func (p *Peer) stop() error {
 
 func (p *Peer) closeResources() error {
 	if p.hold != nil {
-		p.hold.stop()
+		p.hold.Stop()
 	}
 	var err error
 	if p.trans != nil {

@@ -25,9 +25,10 @@ var errNotLeader = errors.New("not leader")
 //  3. The read waits until the region's state machine has applied that
 //     index and then reads the engine.
 //
-// While the leader holds a lease (lease.go) step 2 is skipped: the read
-// takes the commit index at once. The VerifyLeader rounds of step 2 renew
-// the lease, so after a lapse the reads sharing one round bring it back.
+// While the leader holds a lease (lease.go, package raftlease) step 2 is
+// skipped: the read takes the commit index at once. The VerifyLeader
+// rounds of step 2 renew the lease, so after a lapse the reads sharing one
+// round bring it back.
 
 func (p *Peer) watchLeadership(ctx context.Context) {
 	ch := p.raft.LeaderCh()
@@ -108,7 +109,7 @@ func (p *Peer) readLoop(ctx context.Context) {
 			return
 		case c := <-p.reads:
 			batch = append(batch[:0], c)
-		case <-p.lease.renew:
+		case <-p.lease.Renewals():
 			// A lease read found the lease about to expire: one round,
 			// shared by whatever reads arrive meanwhile, renews it.
 			batch = batch[:0]
@@ -137,7 +138,7 @@ func (p *Peer) confirmRead(ctx context.Context) readResult {
 		return readResult{err: err}
 	}
 	index := p.raft.CommitIndex()
-	p.lease.rounds.Add(1)
+	p.lease.CountRound()
 	if err := p.await(wctx, p.raft.VerifyLeader()); err != nil {
 		return readResult{err: fmt.Errorf("%w: %v", errNotLeader, err)}
 	}

@@ -116,13 +116,13 @@ func restartInsideLease(t *testing.T) bool {
 	if newLeader.IsZero() {
 		t.Fatal("no new leader elected")
 	}
-	refused := ap.hold.refused.Load()
+	refused := ap.hold.Refused()
 	t.Logf("a's hold ended %v before the new leader, refused %d votes; old lease ended %v before it",
-		newLeader.Sub(ap.hold.until), refused, newLeader.Sub(maxExp))
+		newLeader.Sub(ap.hold.Until()), refused, newLeader.Sub(maxExp))
 	if maxExp.IsZero() {
 		t.Fatal("the old leader had no lease after the restart: the test proved nothing")
 	}
-	if newLeader.Before(ap.hold.until) {
+	if newLeader.Before(ap.hold.Until()) {
 		t.Fatal("a new leader was elected inside a's hold")
 	}
 	if !maxExp.Before(newLeader) {
@@ -141,7 +141,7 @@ func TestSingleVoterElectsItselfDuringHold(t *testing.T) {
 	if err := c.put(context.Background(), 0, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if n := p.hold.refused.Load(); n != 0 {
+	if n := p.hold.Refused(); n != 0 {
 		t.Fatalf("hold refused %d votes of a single-voter region", n)
 	}
 	// Again after a restart, with raft state on disk.
