@@ -27,6 +27,8 @@ func rpcError(err error) error {
 	switch {
 	case errors.Is(err, region.ErrInvalidArgument):
 		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, ErrStoreBatchTooLarge):
+		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, store.ErrOutcomeUnknown):
 		return connect.NewError(connect.CodeUnavailable, err)
 	case errors.Is(err, context.DeadlineExceeded):

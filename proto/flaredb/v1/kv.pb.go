@@ -1138,6 +1138,510 @@ func (x *CompareAndSwapResponse) GetPreviousNotExists() bool {
 	return false
 }
 
+type StoreBatchRequest struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Requests      []*StoreBatchRequest_Sub `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreBatchRequest) Reset() {
+	*x = StoreBatchRequest{}
+	mi := &file_flaredb_v1_kv_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreBatchRequest) ProtoMessage() {}
+
+func (x *StoreBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_kv_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreBatchRequest.ProtoReflect.Descriptor instead.
+func (*StoreBatchRequest) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_kv_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StoreBatchRequest) GetRequests() []*StoreBatchRequest_Sub {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// SubError is a sub-request that failed with something other than a region
+// error: what the RPC of its own would have failed with.
+type SubError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A gRPC status code (connect.Code).
+	Code          uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubError) Reset() {
+	*x = SubError{}
+	mi := &file_flaredb_v1_kv_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubError) ProtoMessage() {}
+
+func (x *SubError) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_kv_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubError.ProtoReflect.Descriptor instead.
+func (*SubError) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_kv_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SubError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type StoreBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per sub-request, in the request's order.
+	Responses     []*StoreBatchResponse_Sub `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreBatchResponse) Reset() {
+	*x = StoreBatchResponse{}
+	mi := &file_flaredb_v1_kv_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreBatchResponse) ProtoMessage() {}
+
+func (x *StoreBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_kv_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreBatchResponse.ProtoReflect.Descriptor instead.
+func (*StoreBatchResponse) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_kv_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *StoreBatchResponse) GetResponses() []*StoreBatchResponse_Sub {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+// Sub is one single-region request.
+type StoreBatchRequest_Sub struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is echoed in the answer; the store does not interpret it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*StoreBatchRequest_Sub_Get
+	//	*StoreBatchRequest_Sub_BatchGet
+	//	*StoreBatchRequest_Sub_Put
+	//	*StoreBatchRequest_Sub_BatchPut
+	//	*StoreBatchRequest_Sub_Delete
+	//	*StoreBatchRequest_Sub_BatchDelete
+	//	*StoreBatchRequest_Sub_CompareAndSwap
+	Request       isStoreBatchRequest_Sub_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreBatchRequest_Sub) Reset() {
+	*x = StoreBatchRequest_Sub{}
+	mi := &file_flaredb_v1_kv_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreBatchRequest_Sub) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreBatchRequest_Sub) ProtoMessage() {}
+
+func (x *StoreBatchRequest_Sub) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_kv_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreBatchRequest_Sub.ProtoReflect.Descriptor instead.
+func (*StoreBatchRequest_Sub) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_kv_proto_rawDescGZIP(), []int{20, 0}
+}
+
+func (x *StoreBatchRequest_Sub) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StoreBatchRequest_Sub) GetRequest() isStoreBatchRequest_Sub_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetBatchGet() *BatchGetRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_BatchGet); ok {
+			return x.BatchGet
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetBatchPut() *BatchPutRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_BatchPut); ok {
+			return x.BatchPut
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetBatchDelete() *BatchDeleteRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_BatchDelete); ok {
+			return x.BatchDelete
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchRequest_Sub) GetCompareAndSwap() *CompareAndSwapRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StoreBatchRequest_Sub_CompareAndSwap); ok {
+			return x.CompareAndSwap
+		}
+	}
+	return nil
+}
+
+type isStoreBatchRequest_Sub_Request interface {
+	isStoreBatchRequest_Sub_Request()
+}
+
+type StoreBatchRequest_Sub_Get struct {
+	Get *GetRequest `protobuf:"bytes,2,opt,name=get,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_BatchGet struct {
+	BatchGet *BatchGetRequest `protobuf:"bytes,3,opt,name=batch_get,json=batchGet,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_Put struct {
+	Put *PutRequest `protobuf:"bytes,4,opt,name=put,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_BatchPut struct {
+	BatchPut *BatchPutRequest `protobuf:"bytes,5,opt,name=batch_put,json=batchPut,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,6,opt,name=delete,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_BatchDelete struct {
+	BatchDelete *BatchDeleteRequest `protobuf:"bytes,7,opt,name=batch_delete,json=batchDelete,proto3,oneof"`
+}
+
+type StoreBatchRequest_Sub_CompareAndSwap struct {
+	CompareAndSwap *CompareAndSwapRequest `protobuf:"bytes,8,opt,name=compare_and_swap,json=compareAndSwap,proto3,oneof"`
+}
+
+func (*StoreBatchRequest_Sub_Get) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_BatchGet) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_Put) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_BatchPut) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_Delete) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_BatchDelete) isStoreBatchRequest_Sub_Request() {}
+
+func (*StoreBatchRequest_Sub_CompareAndSwap) isStoreBatchRequest_Sub_Request() {}
+
+// Sub answers the sub-request with the same id, with the response type
+// matching its request (which carries any region error) or an error.
+type StoreBatchResponse_Sub struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*StoreBatchResponse_Sub_Error
+	//	*StoreBatchResponse_Sub_Get
+	//	*StoreBatchResponse_Sub_BatchGet
+	//	*StoreBatchResponse_Sub_Put
+	//	*StoreBatchResponse_Sub_BatchPut
+	//	*StoreBatchResponse_Sub_Delete
+	//	*StoreBatchResponse_Sub_BatchDelete
+	//	*StoreBatchResponse_Sub_CompareAndSwap
+	Response      isStoreBatchResponse_Sub_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreBatchResponse_Sub) Reset() {
+	*x = StoreBatchResponse_Sub{}
+	mi := &file_flaredb_v1_kv_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreBatchResponse_Sub) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreBatchResponse_Sub) ProtoMessage() {}
+
+func (x *StoreBatchResponse_Sub) ProtoReflect() protoreflect.Message {
+	mi := &file_flaredb_v1_kv_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreBatchResponse_Sub.ProtoReflect.Descriptor instead.
+func (*StoreBatchResponse_Sub) Descriptor() ([]byte, []int) {
+	return file_flaredb_v1_kv_proto_rawDescGZIP(), []int{22, 0}
+}
+
+func (x *StoreBatchResponse_Sub) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StoreBatchResponse_Sub) GetResponse() isStoreBatchResponse_Sub_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetError() *SubError {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetGet() *GetResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetBatchGet() *BatchGetResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_BatchGet); ok {
+			return x.BatchGet
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetPut() *PutResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetBatchPut() *BatchPutResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_BatchPut); ok {
+			return x.BatchPut
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetDelete() *DeleteResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetBatchDelete() *BatchDeleteResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_BatchDelete); ok {
+			return x.BatchDelete
+		}
+	}
+	return nil
+}
+
+func (x *StoreBatchResponse_Sub) GetCompareAndSwap() *CompareAndSwapResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StoreBatchResponse_Sub_CompareAndSwap); ok {
+			return x.CompareAndSwap
+		}
+	}
+	return nil
+}
+
+type isStoreBatchResponse_Sub_Response interface {
+	isStoreBatchResponse_Sub_Response()
+}
+
+type StoreBatchResponse_Sub_Error struct {
+	Error *SubError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_Get struct {
+	Get *GetResponse `protobuf:"bytes,3,opt,name=get,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_BatchGet struct {
+	BatchGet *BatchGetResponse `protobuf:"bytes,4,opt,name=batch_get,json=batchGet,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_Put struct {
+	Put *PutResponse `protobuf:"bytes,5,opt,name=put,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_BatchPut struct {
+	BatchPut *BatchPutResponse `protobuf:"bytes,6,opt,name=batch_put,json=batchPut,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_Delete struct {
+	Delete *DeleteResponse `protobuf:"bytes,7,opt,name=delete,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_BatchDelete struct {
+	BatchDelete *BatchDeleteResponse `protobuf:"bytes,8,opt,name=batch_delete,json=batchDelete,proto3,oneof"`
+}
+
+type StoreBatchResponse_Sub_CompareAndSwap struct {
+	CompareAndSwap *CompareAndSwapResponse `protobuf:"bytes,9,opt,name=compare_and_swap,json=compareAndSwap,proto3,oneof"`
+}
+
+func (*StoreBatchResponse_Sub_Error) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_Get) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_BatchGet) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_Put) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_BatchPut) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_Delete) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_BatchDelete) isStoreBatchResponse_Sub_Response() {}
+
+func (*StoreBatchResponse_Sub_CompareAndSwap) isStoreBatchResponse_Sub_Response() {}
+
 var File_flaredb_v1_kv_proto protoreflect.FileDescriptor
 
 const file_flaredb_v1_kv_proto_rawDesc = "" +
@@ -1213,7 +1717,36 @@ const file_flaredb_v1_kv_proto_rawDesc = "" +
 	"\fregion_error\x18\x01 \x01(\v2\x17.flaredb.v1.RegionErrorR\vregionError\x12\x1c\n" +
 	"\tsucceeded\x18\x02 \x01(\bR\tsucceeded\x12%\n" +
 	"\x0eprevious_value\x18\x03 \x01(\fR\rpreviousValue\x12.\n" +
-	"\x13previous_not_exists\x18\x04 \x01(\bR\x11previousNotExists2\xfe\x04\n" +
+	"\x13previous_not_exists\x18\x04 \x01(\bR\x11previousNotExists\"\x8e\x04\n" +
+	"\x11StoreBatchRequest\x12=\n" +
+	"\brequests\x18\x01 \x03(\v2!.flaredb.v1.StoreBatchRequest.SubR\brequests\x1a\xb9\x03\n" +
+	"\x03Sub\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
+	"\x03get\x18\x02 \x01(\v2\x16.flaredb.v1.GetRequestH\x00R\x03get\x12:\n" +
+	"\tbatch_get\x18\x03 \x01(\v2\x1b.flaredb.v1.BatchGetRequestH\x00R\bbatchGet\x12*\n" +
+	"\x03put\x18\x04 \x01(\v2\x16.flaredb.v1.PutRequestH\x00R\x03put\x12:\n" +
+	"\tbatch_put\x18\x05 \x01(\v2\x1b.flaredb.v1.BatchPutRequestH\x00R\bbatchPut\x123\n" +
+	"\x06delete\x18\x06 \x01(\v2\x19.flaredb.v1.DeleteRequestH\x00R\x06delete\x12C\n" +
+	"\fbatch_delete\x18\a \x01(\v2\x1e.flaredb.v1.BatchDeleteRequestH\x00R\vbatchDelete\x12M\n" +
+	"\x10compare_and_swap\x18\b \x01(\v2!.flaredb.v1.CompareAndSwapRequestH\x00R\x0ecompareAndSwapB\t\n" +
+	"\arequest\"8\n" +
+	"\bSubError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xc8\x04\n" +
+	"\x12StoreBatchResponse\x12@\n" +
+	"\tresponses\x18\x01 \x03(\v2\".flaredb.v1.StoreBatchResponse.SubR\tresponses\x1a\xef\x03\n" +
+	"\x03Sub\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12,\n" +
+	"\x05error\x18\x02 \x01(\v2\x14.flaredb.v1.SubErrorH\x00R\x05error\x12+\n" +
+	"\x03get\x18\x03 \x01(\v2\x17.flaredb.v1.GetResponseH\x00R\x03get\x12;\n" +
+	"\tbatch_get\x18\x04 \x01(\v2\x1c.flaredb.v1.BatchGetResponseH\x00R\bbatchGet\x12+\n" +
+	"\x03put\x18\x05 \x01(\v2\x17.flaredb.v1.PutResponseH\x00R\x03put\x12;\n" +
+	"\tbatch_put\x18\x06 \x01(\v2\x1c.flaredb.v1.BatchPutResponseH\x00R\bbatchPut\x124\n" +
+	"\x06delete\x18\a \x01(\v2\x1a.flaredb.v1.DeleteResponseH\x00R\x06delete\x12D\n" +
+	"\fbatch_delete\x18\b \x01(\v2\x1f.flaredb.v1.BatchDeleteResponseH\x00R\vbatchDelete\x12N\n" +
+	"\x10compare_and_swap\x18\t \x01(\v2\".flaredb.v1.CompareAndSwapResponseH\x00R\x0ecompareAndSwapB\n" +
+	"\n" +
+	"\bresponse2\xcb\x05\n" +
 	"\tKVService\x126\n" +
 	"\x03Get\x12\x16.flaredb.v1.GetRequest\x1a\x17.flaredb.v1.GetResponse\x12E\n" +
 	"\bBatchGet\x12\x1b.flaredb.v1.BatchGetRequest\x1a\x1c.flaredb.v1.BatchGetResponse\x126\n" +
@@ -1223,7 +1756,9 @@ const file_flaredb_v1_kv_proto_rawDesc = "" +
 	"\vBatchDelete\x12\x1e.flaredb.v1.BatchDeleteRequest\x1a\x1f.flaredb.v1.BatchDeleteResponse\x12N\n" +
 	"\vDeleteRange\x12\x1e.flaredb.v1.DeleteRangeRequest\x1a\x1f.flaredb.v1.DeleteRangeResponse\x129\n" +
 	"\x04Scan\x12\x17.flaredb.v1.ScanRequest\x1a\x18.flaredb.v1.ScanResponse\x12W\n" +
-	"\x0eCompareAndSwap\x12!.flaredb.v1.CompareAndSwapRequest\x1a\".flaredb.v1.CompareAndSwapResponseB\x9a\x01\n" +
+	"\x0eCompareAndSwap\x12!.flaredb.v1.CompareAndSwapRequest\x1a\".flaredb.v1.CompareAndSwapResponse\x12K\n" +
+	"\n" +
+	"StoreBatch\x12\x1d.flaredb.v1.StoreBatchRequest\x1a\x1e.flaredb.v1.StoreBatchResponseB\x9a\x01\n" +
 	"\x0ecom.flaredb.v1B\aKvProtoP\x01Z6github.com/photoncloud/core/proto/flaredb/v1;flaredbv1\xa2\x02\x03FXX\xaa\x02\n" +
 	"Flaredb.V1\xca\x02\n" +
 	"Flaredb\\V1\xe2\x02\x16Flaredb\\V1\\GPBMetadata\xea\x02\vFlaredb::V1b\x06proto3"
@@ -1240,7 +1775,7 @@ func file_flaredb_v1_kv_proto_rawDescGZIP() []byte {
 	return file_flaredb_v1_kv_proto_rawDescData
 }
 
-var file_flaredb_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_flaredb_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_flaredb_v1_kv_proto_goTypes = []any{
 	(*Context)(nil),                // 0: flaredb.v1.Context
 	(*KvPair)(nil),                 // 1: flaredb.v1.KvPair
@@ -1262,57 +1797,81 @@ var file_flaredb_v1_kv_proto_goTypes = []any{
 	(*ScanResponse)(nil),           // 17: flaredb.v1.ScanResponse
 	(*CompareAndSwapRequest)(nil),  // 18: flaredb.v1.CompareAndSwapRequest
 	(*CompareAndSwapResponse)(nil), // 19: flaredb.v1.CompareAndSwapResponse
-	(*RegionEpoch)(nil),            // 20: flaredb.v1.RegionEpoch
-	(*Peer)(nil),                   // 21: flaredb.v1.Peer
-	(*RegionError)(nil),            // 22: flaredb.v1.RegionError
+	(*StoreBatchRequest)(nil),      // 20: flaredb.v1.StoreBatchRequest
+	(*SubError)(nil),               // 21: flaredb.v1.SubError
+	(*StoreBatchResponse)(nil),     // 22: flaredb.v1.StoreBatchResponse
+	(*StoreBatchRequest_Sub)(nil),  // 23: flaredb.v1.StoreBatchRequest.Sub
+	(*StoreBatchResponse_Sub)(nil), // 24: flaredb.v1.StoreBatchResponse.Sub
+	(*RegionEpoch)(nil),            // 25: flaredb.v1.RegionEpoch
+	(*Peer)(nil),                   // 26: flaredb.v1.Peer
+	(*RegionError)(nil),            // 27: flaredb.v1.RegionError
 }
 var file_flaredb_v1_kv_proto_depIdxs = []int32{
-	20, // 0: flaredb.v1.Context.region_epoch:type_name -> flaredb.v1.RegionEpoch
-	21, // 1: flaredb.v1.Context.peer:type_name -> flaredb.v1.Peer
+	25, // 0: flaredb.v1.Context.region_epoch:type_name -> flaredb.v1.RegionEpoch
+	26, // 1: flaredb.v1.Context.peer:type_name -> flaredb.v1.Peer
 	0,  // 2: flaredb.v1.GetRequest.context:type_name -> flaredb.v1.Context
-	22, // 3: flaredb.v1.GetResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 3: flaredb.v1.GetResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 4: flaredb.v1.BatchGetRequest.context:type_name -> flaredb.v1.Context
-	22, // 5: flaredb.v1.BatchGetResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 5: flaredb.v1.BatchGetResponse.region_error:type_name -> flaredb.v1.RegionError
 	1,  // 6: flaredb.v1.BatchGetResponse.pairs:type_name -> flaredb.v1.KvPair
 	0,  // 7: flaredb.v1.PutRequest.context:type_name -> flaredb.v1.Context
-	22, // 8: flaredb.v1.PutResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 8: flaredb.v1.PutResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 9: flaredb.v1.BatchPutRequest.context:type_name -> flaredb.v1.Context
 	1,  // 10: flaredb.v1.BatchPutRequest.pairs:type_name -> flaredb.v1.KvPair
-	22, // 11: flaredb.v1.BatchPutResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 11: flaredb.v1.BatchPutResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 12: flaredb.v1.DeleteRequest.context:type_name -> flaredb.v1.Context
-	22, // 13: flaredb.v1.DeleteResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 13: flaredb.v1.DeleteResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 14: flaredb.v1.BatchDeleteRequest.context:type_name -> flaredb.v1.Context
-	22, // 15: flaredb.v1.BatchDeleteResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 15: flaredb.v1.BatchDeleteResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 16: flaredb.v1.DeleteRangeRequest.context:type_name -> flaredb.v1.Context
-	22, // 17: flaredb.v1.DeleteRangeResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 17: flaredb.v1.DeleteRangeResponse.region_error:type_name -> flaredb.v1.RegionError
 	0,  // 18: flaredb.v1.ScanRequest.context:type_name -> flaredb.v1.Context
-	22, // 19: flaredb.v1.ScanResponse.region_error:type_name -> flaredb.v1.RegionError
+	27, // 19: flaredb.v1.ScanResponse.region_error:type_name -> flaredb.v1.RegionError
 	1,  // 20: flaredb.v1.ScanResponse.pairs:type_name -> flaredb.v1.KvPair
 	0,  // 21: flaredb.v1.CompareAndSwapRequest.context:type_name -> flaredb.v1.Context
-	22, // 22: flaredb.v1.CompareAndSwapResponse.region_error:type_name -> flaredb.v1.RegionError
-	2,  // 23: flaredb.v1.KVService.Get:input_type -> flaredb.v1.GetRequest
-	4,  // 24: flaredb.v1.KVService.BatchGet:input_type -> flaredb.v1.BatchGetRequest
-	6,  // 25: flaredb.v1.KVService.Put:input_type -> flaredb.v1.PutRequest
-	8,  // 26: flaredb.v1.KVService.BatchPut:input_type -> flaredb.v1.BatchPutRequest
-	10, // 27: flaredb.v1.KVService.Delete:input_type -> flaredb.v1.DeleteRequest
-	12, // 28: flaredb.v1.KVService.BatchDelete:input_type -> flaredb.v1.BatchDeleteRequest
-	14, // 29: flaredb.v1.KVService.DeleteRange:input_type -> flaredb.v1.DeleteRangeRequest
-	16, // 30: flaredb.v1.KVService.Scan:input_type -> flaredb.v1.ScanRequest
-	18, // 31: flaredb.v1.KVService.CompareAndSwap:input_type -> flaredb.v1.CompareAndSwapRequest
-	3,  // 32: flaredb.v1.KVService.Get:output_type -> flaredb.v1.GetResponse
-	5,  // 33: flaredb.v1.KVService.BatchGet:output_type -> flaredb.v1.BatchGetResponse
-	7,  // 34: flaredb.v1.KVService.Put:output_type -> flaredb.v1.PutResponse
-	9,  // 35: flaredb.v1.KVService.BatchPut:output_type -> flaredb.v1.BatchPutResponse
-	11, // 36: flaredb.v1.KVService.Delete:output_type -> flaredb.v1.DeleteResponse
-	13, // 37: flaredb.v1.KVService.BatchDelete:output_type -> flaredb.v1.BatchDeleteResponse
-	15, // 38: flaredb.v1.KVService.DeleteRange:output_type -> flaredb.v1.DeleteRangeResponse
-	17, // 39: flaredb.v1.KVService.Scan:output_type -> flaredb.v1.ScanResponse
-	19, // 40: flaredb.v1.KVService.CompareAndSwap:output_type -> flaredb.v1.CompareAndSwapResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	27, // 22: flaredb.v1.CompareAndSwapResponse.region_error:type_name -> flaredb.v1.RegionError
+	23, // 23: flaredb.v1.StoreBatchRequest.requests:type_name -> flaredb.v1.StoreBatchRequest.Sub
+	24, // 24: flaredb.v1.StoreBatchResponse.responses:type_name -> flaredb.v1.StoreBatchResponse.Sub
+	2,  // 25: flaredb.v1.StoreBatchRequest.Sub.get:type_name -> flaredb.v1.GetRequest
+	4,  // 26: flaredb.v1.StoreBatchRequest.Sub.batch_get:type_name -> flaredb.v1.BatchGetRequest
+	6,  // 27: flaredb.v1.StoreBatchRequest.Sub.put:type_name -> flaredb.v1.PutRequest
+	8,  // 28: flaredb.v1.StoreBatchRequest.Sub.batch_put:type_name -> flaredb.v1.BatchPutRequest
+	10, // 29: flaredb.v1.StoreBatchRequest.Sub.delete:type_name -> flaredb.v1.DeleteRequest
+	12, // 30: flaredb.v1.StoreBatchRequest.Sub.batch_delete:type_name -> flaredb.v1.BatchDeleteRequest
+	18, // 31: flaredb.v1.StoreBatchRequest.Sub.compare_and_swap:type_name -> flaredb.v1.CompareAndSwapRequest
+	21, // 32: flaredb.v1.StoreBatchResponse.Sub.error:type_name -> flaredb.v1.SubError
+	3,  // 33: flaredb.v1.StoreBatchResponse.Sub.get:type_name -> flaredb.v1.GetResponse
+	5,  // 34: flaredb.v1.StoreBatchResponse.Sub.batch_get:type_name -> flaredb.v1.BatchGetResponse
+	7,  // 35: flaredb.v1.StoreBatchResponse.Sub.put:type_name -> flaredb.v1.PutResponse
+	9,  // 36: flaredb.v1.StoreBatchResponse.Sub.batch_put:type_name -> flaredb.v1.BatchPutResponse
+	11, // 37: flaredb.v1.StoreBatchResponse.Sub.delete:type_name -> flaredb.v1.DeleteResponse
+	13, // 38: flaredb.v1.StoreBatchResponse.Sub.batch_delete:type_name -> flaredb.v1.BatchDeleteResponse
+	19, // 39: flaredb.v1.StoreBatchResponse.Sub.compare_and_swap:type_name -> flaredb.v1.CompareAndSwapResponse
+	2,  // 40: flaredb.v1.KVService.Get:input_type -> flaredb.v1.GetRequest
+	4,  // 41: flaredb.v1.KVService.BatchGet:input_type -> flaredb.v1.BatchGetRequest
+	6,  // 42: flaredb.v1.KVService.Put:input_type -> flaredb.v1.PutRequest
+	8,  // 43: flaredb.v1.KVService.BatchPut:input_type -> flaredb.v1.BatchPutRequest
+	10, // 44: flaredb.v1.KVService.Delete:input_type -> flaredb.v1.DeleteRequest
+	12, // 45: flaredb.v1.KVService.BatchDelete:input_type -> flaredb.v1.BatchDeleteRequest
+	14, // 46: flaredb.v1.KVService.DeleteRange:input_type -> flaredb.v1.DeleteRangeRequest
+	16, // 47: flaredb.v1.KVService.Scan:input_type -> flaredb.v1.ScanRequest
+	18, // 48: flaredb.v1.KVService.CompareAndSwap:input_type -> flaredb.v1.CompareAndSwapRequest
+	20, // 49: flaredb.v1.KVService.StoreBatch:input_type -> flaredb.v1.StoreBatchRequest
+	3,  // 50: flaredb.v1.KVService.Get:output_type -> flaredb.v1.GetResponse
+	5,  // 51: flaredb.v1.KVService.BatchGet:output_type -> flaredb.v1.BatchGetResponse
+	7,  // 52: flaredb.v1.KVService.Put:output_type -> flaredb.v1.PutResponse
+	9,  // 53: flaredb.v1.KVService.BatchPut:output_type -> flaredb.v1.BatchPutResponse
+	11, // 54: flaredb.v1.KVService.Delete:output_type -> flaredb.v1.DeleteResponse
+	13, // 55: flaredb.v1.KVService.BatchDelete:output_type -> flaredb.v1.BatchDeleteResponse
+	15, // 56: flaredb.v1.KVService.DeleteRange:output_type -> flaredb.v1.DeleteRangeResponse
+	17, // 57: flaredb.v1.KVService.Scan:output_type -> flaredb.v1.ScanResponse
+	19, // 58: flaredb.v1.KVService.CompareAndSwap:output_type -> flaredb.v1.CompareAndSwapResponse
+	22, // 59: flaredb.v1.KVService.StoreBatch:output_type -> flaredb.v1.StoreBatchResponse
+	50, // [50:60] is the sub-list for method output_type
+	40, // [40:50] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_flaredb_v1_kv_proto_init() }
@@ -1322,13 +1881,32 @@ func file_flaredb_v1_kv_proto_init() {
 	}
 	file_flaredb_v1_errors_proto_init()
 	file_flaredb_v1_metadata_proto_init()
+	file_flaredb_v1_kv_proto_msgTypes[23].OneofWrappers = []any{
+		(*StoreBatchRequest_Sub_Get)(nil),
+		(*StoreBatchRequest_Sub_BatchGet)(nil),
+		(*StoreBatchRequest_Sub_Put)(nil),
+		(*StoreBatchRequest_Sub_BatchPut)(nil),
+		(*StoreBatchRequest_Sub_Delete)(nil),
+		(*StoreBatchRequest_Sub_BatchDelete)(nil),
+		(*StoreBatchRequest_Sub_CompareAndSwap)(nil),
+	}
+	file_flaredb_v1_kv_proto_msgTypes[24].OneofWrappers = []any{
+		(*StoreBatchResponse_Sub_Error)(nil),
+		(*StoreBatchResponse_Sub_Get)(nil),
+		(*StoreBatchResponse_Sub_BatchGet)(nil),
+		(*StoreBatchResponse_Sub_Put)(nil),
+		(*StoreBatchResponse_Sub_BatchPut)(nil),
+		(*StoreBatchResponse_Sub_Delete)(nil),
+		(*StoreBatchResponse_Sub_BatchDelete)(nil),
+		(*StoreBatchResponse_Sub_CompareAndSwap)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flaredb_v1_kv_proto_rawDesc), len(file_flaredb_v1_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,6 +52,8 @@ const (
 	// KVServiceCompareAndSwapProcedure is the fully-qualified name of the KVService's CompareAndSwap
 	// RPC.
 	KVServiceCompareAndSwapProcedure = "/flaredb.v1.KVService/CompareAndSwap"
+	// KVServiceStoreBatchProcedure is the fully-qualified name of the KVService's StoreBatch RPC.
+	KVServiceStoreBatchProcedure = "/flaredb.v1.KVService/StoreBatch"
 )
 
 // KVServiceClient is a client for the flaredb.v1.KVService service.
@@ -69,6 +71,16 @@ type KVServiceClient interface {
 	// atomic with respect to every other write on the key because it is
 	// evaluated at apply time, in log order.
 	CompareAndSwap(context.Context, *connect.Request[v1.CompareAndSwapRequest]) (*connect.Response[v1.CompareAndSwapResponse], error)
+	// StoreBatch carries many single-region requests, for any regions this
+	// store serves, in one call (TiKV's BatchCommands, unary). The store runs
+	// them concurrently; requests of one region and kind are merged into one
+	// Raft proposal (writes) or one read barrier (reads). Every sub-request
+	// is answered on its own, with its own region error; one failing never
+	// fails the others. Sub-requests have no order among themselves: a
+	// client that needs one waits for the answer before sending the next.
+	// Limits: at most 4096 sub-requests and 4096 keys in all
+	// (InvalidArgument), at most 4 MiB of keys and values (ResourceExhausted).
+	StoreBatch(context.Context, *connect.Request[v1.StoreBatchRequest]) (*connect.Response[v1.StoreBatchResponse], error)
 }
 
 // NewKVServiceClient constructs a client for the flaredb.v1.KVService service. By default, it uses
@@ -136,6 +148,12 @@ func NewKVServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(kVServiceMethods.ByName("CompareAndSwap")),
 			connect.WithClientOptions(opts...),
 		),
+		storeBatch: connect.NewClient[v1.StoreBatchRequest, v1.StoreBatchResponse](
+			httpClient,
+			baseURL+KVServiceStoreBatchProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("StoreBatch")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -150,6 +168,7 @@ type kVServiceClient struct {
 	deleteRange    *connect.Client[v1.DeleteRangeRequest, v1.DeleteRangeResponse]
 	scan           *connect.Client[v1.ScanRequest, v1.ScanResponse]
 	compareAndSwap *connect.Client[v1.CompareAndSwapRequest, v1.CompareAndSwapResponse]
+	storeBatch     *connect.Client[v1.StoreBatchRequest, v1.StoreBatchResponse]
 }
 
 // Get calls flaredb.v1.KVService.Get.
@@ -197,6 +216,11 @@ func (c *kVServiceClient) CompareAndSwap(ctx context.Context, req *connect.Reque
 	return c.compareAndSwap.CallUnary(ctx, req)
 }
 
+// StoreBatch calls flaredb.v1.KVService.StoreBatch.
+func (c *kVServiceClient) StoreBatch(ctx context.Context, req *connect.Request[v1.StoreBatchRequest]) (*connect.Response[v1.StoreBatchResponse], error) {
+	return c.storeBatch.CallUnary(ctx, req)
+}
+
 // KVServiceHandler is an implementation of the flaredb.v1.KVService service.
 type KVServiceHandler interface {
 	Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error)
@@ -212,6 +236,16 @@ type KVServiceHandler interface {
 	// atomic with respect to every other write on the key because it is
 	// evaluated at apply time, in log order.
 	CompareAndSwap(context.Context, *connect.Request[v1.CompareAndSwapRequest]) (*connect.Response[v1.CompareAndSwapResponse], error)
+	// StoreBatch carries many single-region requests, for any regions this
+	// store serves, in one call (TiKV's BatchCommands, unary). The store runs
+	// them concurrently; requests of one region and kind are merged into one
+	// Raft proposal (writes) or one read barrier (reads). Every sub-request
+	// is answered on its own, with its own region error; one failing never
+	// fails the others. Sub-requests have no order among themselves: a
+	// client that needs one waits for the answer before sending the next.
+	// Limits: at most 4096 sub-requests and 4096 keys in all
+	// (InvalidArgument), at most 4 MiB of keys and values (ResourceExhausted).
+	StoreBatch(context.Context, *connect.Request[v1.StoreBatchRequest]) (*connect.Response[v1.StoreBatchResponse], error)
 }
 
 // NewKVServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -275,6 +309,12 @@ func NewKVServiceHandler(svc KVServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(kVServiceMethods.ByName("CompareAndSwap")),
 		connect.WithHandlerOptions(opts...),
 	)
+	kVServiceStoreBatchHandler := connect.NewUnaryHandler(
+		KVServiceStoreBatchProcedure,
+		svc.StoreBatch,
+		connect.WithSchema(kVServiceMethods.ByName("StoreBatch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/flaredb.v1.KVService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case KVServiceGetProcedure:
@@ -295,6 +335,8 @@ func NewKVServiceHandler(svc KVServiceHandler, opts ...connect.HandlerOption) (s
 			kVServiceScanHandler.ServeHTTP(w, r)
 		case KVServiceCompareAndSwapProcedure:
 			kVServiceCompareAndSwapHandler.ServeHTTP(w, r)
+		case KVServiceStoreBatchProcedure:
+			kVServiceStoreBatchHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -338,4 +380,8 @@ func (UnimplementedKVServiceHandler) Scan(context.Context, *connect.Request[v1.S
 
 func (UnimplementedKVServiceHandler) CompareAndSwap(context.Context, *connect.Request[v1.CompareAndSwapRequest]) (*connect.Response[v1.CompareAndSwapResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.KVService.CompareAndSwap is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) StoreBatch(context.Context, *connect.Request[v1.StoreBatchRequest]) (*connect.Response[v1.StoreBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("flaredb.v1.KVService.StoreBatch is not implemented"))
 }
