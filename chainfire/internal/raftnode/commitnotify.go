@@ -18,10 +18,10 @@ import (
 // applied. etcd's leader instead broadcasts an append as soon as its
 // commit index moves.
 //
-// The leader here does the same from outside the library: when it applies
-// entry N of its own term and its log holds nothing newer (newer entries
-// are in flight and their successors will carry the commit index soon),
-// it sends each follower an AppendEntries with no entries, PrevLogEntry N
+// The leader here does the same from outside the library: when raft
+// hands it committed entry N of its own term to apply and its log holds
+// nothing newer (newer entries are in flight and their successors will
+// carry the commit index soon), it sends each follower an AppendEntries with no entries, PrevLogEntry N
 // with N's term and LeaderCommitIndex N. A follower that holds N with that
 // term has, by the log matching property, the leader's log up to N, and
 // moves its commit index to min(N, its last index) ≤ N, all of which is
@@ -74,8 +74,8 @@ func (c *commitNotifier) start(ctx context.Context, r *raft.Raft) {
 	c.running.Store(&notifierRun{ctx: ctx, raft: r})
 }
 
-// applied is called by the state machine wrapper after each applied batch
-// whose last entry is l.
+// applied is called by the state machine wrapper with the last entry of
+// each committed batch, before the batch is applied.
 func (c *commitNotifier) applied(l *raft.Log) {
 	run := c.running.Load()
 	if run == nil || c.n.cfg.DisableCommitNotify {
@@ -155,22 +155,22 @@ func (c *commitNotifier) send(w *followerNotifier) {
 }
 
 // notifyingFSM is the state machine as raft sees it: it tells the
-// commit notifier about every batch the leader applies.
+// commit notifier about every batch the leader is about to apply.
 type notifyingFSM struct {
 	StateMachine
 	notifier *commitNotifier
 }
 
+// Raft hands the state machine committed entries only, so followers are
+// told before the leader applies them: they apply in parallel with it.
 func (f notifyingFSM) Apply(l *raft.Log) any {
-	res := f.StateMachine.Apply(l)
 	f.notifier.applied(l)
-	return res
+	return f.StateMachine.Apply(l)
 }
 
 func (f notifyingFSM) ApplyBatch(logs []*raft.Log) []any {
-	res := f.StateMachine.ApplyBatch(logs)
 	if len(logs) > 0 {
 		f.notifier.applied(logs[len(logs)-1])
 	}
-	return res
+	return f.StateMachine.ApplyBatch(logs)
 }
