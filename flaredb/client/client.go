@@ -29,7 +29,10 @@ type Client struct {
 	mu  sync.Mutex
 	kvs map[string]flaredbv1connect.KVServiceClient // by store address
 
-	puts, gets *coalescer // nil when coalescing is off
+	puts, gets *coalescer // per region; nil when coalescing is off
+	// Per store; nil when store batching or coalescing is off.
+	storePuts, storeGets *coalescer
+	oldStores            sync.Map // store id -> true: StoreBatch is Unimplemented there
 }
 
 // New returns a client that finds regions through the PD at pdEndpoints
@@ -60,7 +63,10 @@ func New(pdEndpoints []string, opts ...Option) (*Client, error) {
 		kvs:   make(map[string]flaredbv1connect.KVServiceClient),
 	}
 	if !o.noCoalesce {
-		c.puts, c.gets = newCoalescer(), newCoalescer()
+		c.puts, c.gets = c.regionCoalescer(sendPuts), c.regionCoalescer(sendGets)
+		if !o.noStoreBatch {
+			c.storePuts, c.storeGets = c.storeCoalescer(true), c.storeCoalescer(false)
+		}
 	}
 	return c, nil
 }

@@ -14,7 +14,9 @@ import (
 // Coalescing. Concurrent single-key Puts (and Gets) bound for the same
 // region are merged into one BatchPut (BatchGet) request: while a request
 // to a region is in flight, later calls queue, and the queue goes out as
-// one batch when it returns. An idle client sends at once, so nothing
+// one batch when it returns. With store batching (the default, see
+// storebatch.go) the queues are per store instead of per region and a
+// batch is one StoreBatch request holding a BatchPut (BatchGet) per region. An idle client sends at once, so nothing
 // waits for a timer; a busy one sends fewer, larger requests, which the
 // store turns into one Raft proposal (one read barrier) each instead of
 // one per key. TiKV's client does the same with its batch commands.
@@ -31,15 +33,19 @@ type pendingOp struct {
 	key, value []byte
 	done       chan struct{}
 	// Set before done closes:
-	fallback bool // use the single-key path
+	fallback bool          // use the single-key path
+	pause    time.Duration // wait this long first (the store is busy)
 	found    bool
 	result   []byte
 }
 
-// coalescer keeps one queue per region.
+// coalescer keeps one queue per region (or, for store batching, per
+// store) and flushes each queue's batches one at a time.
 type coalescer struct {
 	mu     sync.Mutex
 	queues map[uint64]*opQueue
+	// flush sends one batch of queue id and answers every op in it.
+	flush func(id uint64, batch []*pendingOp)
 }
 
 type opQueue struct {
@@ -51,12 +57,18 @@ type opQueue struct {
 // in their results; it reports false when the request was not served.
 type batchSender func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error)
 
-func newCoalescer() *coalescer { return &coalescer{queues: map[uint64]*opQueue{}} }
+func newCoalescer(flush func(id uint64, batch []*pendingOp)) *coalescer {
+	return &coalescer{queues: map[uint64]*opQueue{}, flush: flush}
+}
 
-// submit queues op for loc's region and waits for its batch. It returns
+// regionCoalescer merges ops per region and sends them with send.
+func (c *Client) regionCoalescer(send batchSender) *coalescer {
+	return newCoalescer(func(id uint64, batch []*pendingOp) { c.sendBatch(id, batch, send) })
+}
+
+// submit queues op for queue id and waits for its batch. It returns
 // false when the caller must use the single-key path.
-func (c *Client) submit(ctx context.Context, co *coalescer, loc *location, op *pendingOp, send batchSender) (bool, error) {
-	id := loc.region.GetId()
+func (c *Client) submit(ctx context.Context, co *coalescer, id uint64, op *pendingOp) (bool, error) {
 	op.done = make(chan struct{})
 	co.mu.Lock()
 	q := co.queues[id]
@@ -68,15 +80,29 @@ func (c *Client) submit(ctx context.Context, co *coalescer, loc *location, op *p
 	if !q.sending {
 		q.sending = true
 		batch := c.take(q)
-		go c.drain(co, id, q, batch, send)
+		go c.drain(co, id, q, batch)
 	}
 	co.mu.Unlock()
 	select {
 	case <-op.done:
-		return !op.fallback, nil
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
+	if !op.fallback {
+		return true, nil
+	}
+	if op.pause > 0 {
+		// The store asked for a pause (server busy): honour it before
+		// retrying alone.
+		t := time.NewTimer(op.pause)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return false, nil
 }
 
 // take removes the next batch from q (caller holds the coalescer's lock):
@@ -95,10 +121,10 @@ func (c *Client) take(q *opQueue) []*pendingOp {
 	return batch
 }
 
-// drain sends batches for region id until its queue is empty.
-func (c *Client) drain(co *coalescer, id uint64, q *opQueue, batch []*pendingOp, send batchSender) {
+// drain sends batches for queue id until it is empty.
+func (c *Client) drain(co *coalescer, id uint64, q *opQueue, batch []*pendingOp) {
 	for {
-		c.sendBatch(id, batch, send)
+		co.flush(id, batch)
 		co.mu.Lock()
 		if len(q.ops) == 0 {
 			q.sending = false
@@ -115,9 +141,10 @@ func (c *Client) drain(co *coalescer, id uint64, q *opQueue, batch []*pendingOp,
 // a batch that was not served fall back to the single-key path.
 func (c *Client) sendBatch(id uint64, batch []*pendingOp, send batchSender) {
 	served := false
+	var pause time.Duration
 	defer func() {
 		for _, op := range batch {
-			op.fallback = !served
+			op.fallback, op.pause = !served, pause
 			close(op.done)
 		}
 	}()
@@ -135,14 +162,7 @@ func (c *Client) sendBatch(id uint64, batch []*pendingOp, send batchSender) {
 	v := c.attempt(ctx, loc, true, func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location) (*flaredbv1.RegionError, error) {
 		return send(ctx, kv, loc, batch)
 	})
-	served = v.done
-	if !served && v.wait > 0 {
-		// The store asked for a pause (server busy): honour it before the
-		// callers retry on their own.
-		t := time.NewTimer(v.wait)
-		defer t.Stop()
-		<-t.C
-	}
+	served, pause = v.done, v.wait
 }
 
 func sendPuts(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error) {
@@ -179,29 +199,40 @@ func sendGets(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *loc
 	return nil, nil
 }
 
-// coalescedPut tries key=value through the put queue; false means the
-// caller must send it alone.
+// coalescedPut tries key=value through the put queue of its store (or
+// region); false means the caller must send it alone.
 func (c *Client) coalescedPut(ctx context.Context, key, value []byte) (bool, error) {
-	if c.puts == nil {
+	co, id := c.queueFor(key, c.storePuts, c.puts)
+	if co == nil {
 		return false, nil
 	}
-	loc := c.cache.lookup(key)
-	if loc == nil {
-		return false, nil
-	}
-	return c.submit(ctx, c.puts, loc, &pendingOp{key: key, value: value}, sendPuts)
+	return c.submit(ctx, co, id, &pendingOp{key: key, value: value})
 }
 
-// coalescedGet tries key through the get queue.
+// coalescedGet tries key through the get queue of its store (or region).
 func (c *Client) coalescedGet(ctx context.Context, key []byte) (val []byte, found, ok bool, err error) {
-	if c.gets == nil {
-		return nil, false, false, nil
-	}
-	loc := c.cache.lookup(key)
-	if loc == nil {
+	co, id := c.queueFor(key, c.storeGets, c.gets)
+	if co == nil {
 		return nil, false, false, nil
 	}
 	op := &pendingOp{key: key}
-	ok, err = c.submit(ctx, c.gets, loc, op, sendGets)
+	ok, err = c.submit(ctx, co, id, op)
 	return op.result, op.found, ok, err
+}
+
+// queueFor picks the queue for key: its leader's store queue when store
+// batching is on and the store serves StoreBatch, else its region's queue
+// (nil when coalescing is off or the region is not cached).
+func (c *Client) queueFor(key []byte, byStore, byRegion *coalescer) (*coalescer, uint64) {
+	if byRegion == nil {
+		return nil, 0
+	}
+	loc := c.cache.lookup(key)
+	if loc == nil {
+		return nil, 0
+	}
+	if s := loc.leader.GetStoreId(); byStore != nil && !c.noStoreBatch(s) {
+		return byStore, s
+	}
+	return byRegion, loc.region.GetId()
 }

@@ -17,17 +17,17 @@ type slowBatches struct {
 }
 
 func (s slowBatches) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(r.URL.Path, "/BatchPut") || strings.HasSuffix(r.URL.Path, "/BatchGet") {
+	if strings.HasSuffix(r.URL.Path, "/BatchPut") || strings.HasSuffix(r.URL.Path, "/BatchGet") || strings.HasSuffix(r.URL.Path, "/StoreBatch") {
 		time.Sleep(s.delay)
 	}
 	return s.next.RoundTrip(r)
 }
 
-func slowClient(t *testing.T, f interface{ PDURL() string }, delay time.Duration) *Client {
+func slowClient(t *testing.T, f interface{ PDURL() string }, delay time.Duration, opts ...Option) *Client {
 	t.Helper()
 	hc := newH2CClient()
 	hc.Transport = slowBatches{next: hc.Transport, delay: delay}
-	c, err := New([]string{f.PDURL()}, WithHTTPClient(hc), WithBackoff(time.Millisecond, 20*time.Millisecond))
+	c, err := New([]string{f.PDURL()}, append([]Option{WithHTTPClient(hc), WithBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,19 @@ func concurrently(n int, fn func(i int)) {
 // request to their region is in flight go out together in one batch, and
 // every caller gets its own answer.
 func TestConcurrentPutsAndGetsShareRequests(t *testing.T) {
+	bothModes(t, testConcurrentPutsAndGetsShareRequests)
+}
+
+// bothModes runs test with store batching on and off.
+func bothModes(t *testing.T, test func(t *testing.T, opts ...Option)) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("store-batching=%v", on), func(t *testing.T) { test(t, WithStoreBatching(on)) })
+	}
+}
+
+func testConcurrentPutsAndGetsShareRequests(t *testing.T, opts ...Option) {
 	f := newFake(t, 3)
-	c := slowClient(t, f, 50*time.Millisecond)
+	c := slowClient(t, f, 50*time.Millisecond, opts...)
 	mustPut(t, c, "warm", "x") // fills the region cache
 	before := len(f.BatchRequests())
 	const n = 40
@@ -90,8 +101,12 @@ func TestConcurrentPutsAndGetsShareRequests(t *testing.T) {
 // queued, so the merged request is refused; every caller retries alone
 // and succeeds.
 func TestMergedBatchFallsBackAfterSplit(t *testing.T) {
+	bothModes(t, testMergedBatchFallsBackAfterSplit)
+}
+
+func testMergedBatchFallsBackAfterSplit(t *testing.T, opts ...Option) {
 	f := newFake(t, 3)
-	c := slowClient(t, f, 30*time.Millisecond)
+	c := slowClient(t, f, 30*time.Millisecond, opts...)
 	mustPut(t, c, "warm", "x")
 	const n = 30
 	errs := make([]error, n)

@@ -34,6 +34,7 @@ type options struct {
 	batchSize      int
 	concurrency    int
 	noCoalesce     bool
+	noStoreBatch   bool
 }
 
 func defaultOptions() options {
@@ -116,6 +117,14 @@ func WithConcurrency(n int) Option {
 // (see coalesce.go).
 func WithoutCoalescing() Option {
 	return optionFunc(func(o *options) { o.noCoalesce = true })
+}
+
+// WithStoreBatching chooses how concurrent Puts and Gets are merged (on
+// by default): per store, into one StoreBatch request carrying a batch per
+// region (on), or per region, into one BatchPut/BatchGet request (off).
+// See storebatch.go. WithoutCoalescing turns both off.
+func WithStoreBatching(on bool) Option {
+	return optionFunc(func(o *options) { o.noStoreBatch = !on })
 }
 
 func newH2CClient() *http.Client {

@@ -38,6 +38,9 @@ type Cluster struct {
 	batchLog [][]string     // keys of every served batch request
 	states   map[uint64]flaredbv1.StoreState
 
+	noStoreBatch  map[uint64]bool // stores answering StoreBatch with Unimplemented
+	storeBatchLog [][]uint64      // region ids of every StoreBatch's sub-requests
+
 	pdRegion atomic.Int64 // GetRegion calls
 	pdURL    string
 	stores   map[uint64]*httptest.Server
@@ -604,4 +607,77 @@ func (p *fakePD) SetStoreState(_ context.Context, req *connect.Request[flaredbv1
 	}
 	f.states[id] = req.Msg.GetState()
 	return connect.NewResponse(&flaredbv1.SetStoreStateResponse{Store: &flaredbv1.Store{Id: id, Address: srv.URL, State: f.stateLocked(id)}}), nil
+}
+
+// DisableStoreBatch makes store answer StoreBatch with Unimplemented, as a
+// store from before the RPC existed does.
+func (f *Cluster) DisableStoreBatch(store uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noStoreBatch == nil {
+		f.noStoreBatch = make(map[uint64]bool)
+	}
+	f.noStoreBatch[store] = true
+}
+
+// StoreBatches returns, for every StoreBatch call served so far, the
+// region ids of its sub-requests in order.
+func (f *Cluster) StoreBatches() [][]uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]uint64(nil), f.storeBatchLog...)
+}
+
+// StoreBatch answers every sub-request as the single-region handler of
+// its type does, in order.
+func (s *fakeStore) StoreBatch(ctx context.Context, req *connect.Request[flaredbv1.StoreBatchRequest]) (*connect.Response[flaredbv1.StoreBatchResponse], error) {
+	f := s.f
+	f.mu.Lock()
+	off := f.noStoreBatch[s.id]
+	f.mu.Unlock()
+	if off {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("StoreBatch is not implemented"))
+	}
+	resp := &flaredbv1.StoreBatchResponse{}
+	var regions []uint64
+	for _, sub := range req.Msg.GetRequests() {
+		out := &flaredbv1.StoreBatchResponse_Sub{Id: sub.GetId()}
+		var err error
+		switch r := sub.GetRequest().(type) {
+		case *flaredbv1.StoreBatchRequest_Sub_Get:
+			regions = append(regions, r.Get.GetContext().GetRegionId())
+			var m *connect.Response[flaredbv1.GetResponse]
+			if m, err = s.Get(ctx, connect.NewRequest(r.Get)); err == nil {
+				out.Response = &flaredbv1.StoreBatchResponse_Sub_Get{Get: m.Msg}
+			}
+		case *flaredbv1.StoreBatchRequest_Sub_BatchGet:
+			regions = append(regions, r.BatchGet.GetContext().GetRegionId())
+			var m *connect.Response[flaredbv1.BatchGetResponse]
+			if m, err = s.BatchGet(ctx, connect.NewRequest(r.BatchGet)); err == nil {
+				out.Response = &flaredbv1.StoreBatchResponse_Sub_BatchGet{BatchGet: m.Msg}
+			}
+		case *flaredbv1.StoreBatchRequest_Sub_Put:
+			regions = append(regions, r.Put.GetContext().GetRegionId())
+			var m *connect.Response[flaredbv1.PutResponse]
+			if m, err = s.Put(ctx, connect.NewRequest(r.Put)); err == nil {
+				out.Response = &flaredbv1.StoreBatchResponse_Sub_Put{Put: m.Msg}
+			}
+		case *flaredbv1.StoreBatchRequest_Sub_BatchPut:
+			regions = append(regions, r.BatchPut.GetContext().GetRegionId())
+			var m *connect.Response[flaredbv1.BatchPutResponse]
+			if m, err = s.BatchPut(ctx, connect.NewRequest(r.BatchPut)); err == nil {
+				out.Response = &flaredbv1.StoreBatchResponse_Sub_BatchPut{BatchPut: m.Msg}
+			}
+		default:
+			err = connect.NewError(connect.CodeUnimplemented, errors.New("the fake store batches gets and puts only"))
+		}
+		if err != nil {
+			out.Response = &flaredbv1.StoreBatchResponse_Sub_Error{Error: &flaredbv1.SubError{Code: uint32(connect.CodeOf(err)), Message: err.Error()}}
+		}
+		resp.Responses = append(resp.Responses, out)
+	}
+	f.mu.Lock()
+	f.storeBatchLog = append(f.storeBatchLog, regions)
+	f.mu.Unlock()
+	return connect.NewResponse(resp), nil
 }
