@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/photoncloud/core/flaredb/client"
 	"github.com/photoncloud/core/flaredb/internal/bench"
 )
 
@@ -30,6 +31,7 @@ func run() error {
 	io := bench.DefaultIdleOptions()
 	var regions, ops string
 	var quiet, keep bool
+	var storeBatching string
 	var cpuProfile string
 	flag.IntVar(&o.Rounds, "rounds", o.Rounds, "windows per system and operation (the table shows medians)")
 	flag.DurationVar(&o.Load.Duration, "duration", o.Load.Duration, "measured part of each window")
@@ -48,6 +50,7 @@ func run() error {
 	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of every store during FlareDB's last round here")
 	flag.StringVar(&o.CompareStore, "compare-store", "", "another flaredb binary, run as a second FlareDB cluster in the same rounds (before/after)")
 	flag.StringVar(&o.CompareName, "compare-name", "before", "name of the -compare-store cluster in the table (flaredb-<name>)")
+	flag.StringVar(&storeBatching, "store-batching", "on", "FlareDB client: on (merge per store into StoreBatch), off (merge per region), both (two rows per cluster: flaredb and flaredb-perregion)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the benchmark client's own CPU profile here")
 	flag.BoolVar(&keep, "keep", false, "keep the data and log directory")
 	flag.BoolVar(&quiet, "q", false, "do not print progress")
@@ -56,6 +59,15 @@ func run() error {
 	var err error
 	if o.Regions, err = parseInts(regions); err != nil {
 		return fmt.Errorf("-regions: %w", err)
+	}
+	switch storeBatching {
+	case "on":
+	case "off":
+		o.FlareModes = []bench.FlareMode{{Name: "perregion", Options: []client.Option{client.WithStoreBatching(false)}}}
+	case "both":
+		o.FlareModes = []bench.FlareMode{{}, {Name: "perregion", Options: []client.Option{client.WithStoreBatching(false)}}}
+	default:
+		return fmt.Errorf("-store-batching: want on, off or both, not %q", storeBatching)
 	}
 	o.Ops = nil
 	for _, s := range strings.Split(ops, ",") {

@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/flaredb/client"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 	"github.com/photoncloud/core/proto/flaredb/v1/flaredbv1connect"
 )
@@ -212,10 +213,10 @@ func (c *flareCluster) splitInto(ctx context.Context, n, keys int) error {
 }
 
 // conns opens n FlareDB clients.
-func (c *flareCluster) conns(n int) ([]conn, error) {
+func (c *flareCluster) conns(n int, opts ...client.Option) ([]conn, error) {
 	out := make([]conn, n)
 	for i := range out {
-		fc, err := newFlareConn(c.pdAddr)
+		fc, err := newFlareConn(c.pdAddr, opts...)
 		if err != nil {
 			return nil, err
 		}

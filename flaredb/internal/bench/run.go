@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/photoncloud/core/flaredb/client"
 )
 
 // Options configure a comparison run.
@@ -30,14 +32,50 @@ type Options struct {
 	// before/after figures from one run.
 	CompareStore string
 	CompareName  string
+	// FlareModes are the client configurations measured on every FlareDB
+	// cluster, each with its own clients and its own row
+	// (flaredb[-<Name>]-Nr). None: one row with the default client.
+	FlareModes []FlareMode
 }
 
-// flareNames are the FlareDB variants measured, in order.
-func (o Options) flareNames() []string {
+// FlareMode is one FlareDB client configuration.
+type FlareMode struct {
+	Name    string // row suffix; empty for none
+	Options []client.Option
+}
+
+// modes is o.FlareModes, or the default client alone.
+func (o Options) modes() []FlareMode {
+	if len(o.FlareModes) == 0 {
+		return []FlareMode{{}}
+	}
+	return o.FlareModes
+}
+
+// clusterNames are the FlareDB clusters measured, in order.
+func (o Options) clusterNames() []string {
 	if o.CompareStore == "" {
 		return []string{"flaredb"}
 	}
 	return []string{"flaredb-" + o.CompareName, "flaredb"}
+}
+
+// flareNames are the FlareDB rows (cluster and client mode), in order.
+func (o Options) flareNames() []string {
+	var out []string
+	for _, c := range o.clusterNames() {
+		for _, m := range o.modes() {
+			out = append(out, modeName(c, m))
+		}
+	}
+	return out
+}
+
+func modeName(cluster string, m FlareMode) string {
+	if m.Name == "" {
+		return cluster
+	}
+	return cluster + "-" + m.Name
 }
 
 // DefaultOptions is the load: 64 clients, 8-byte keys, 256-byte
@@ -87,10 +125,14 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
+		var rows []row
+		for _, v := range vs {
+			rows = append(rows, v.rows...)
+		}
 		for r := 0; r < o.Rounds; r++ {
 			for _, op := range o.Ops {
-				for i := range vs {
-					v := vs[(i+r)%len(vs)] // alternate which variant goes first
+				for i := range rows {
+					v := rows[(i+r)%len(rows)] // alternate which row goes first
 					name := fmt.Sprintf("%s-%dr", v.name, n)
 					wait := func() {}
 					if o.ProfileDir != "" && r == o.Rounds-1 {
@@ -113,15 +155,25 @@ func Compare(ctx context.Context, bins *Binaries, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-// variant is one running FlareDB cluster with its clients.
+// variant is one running FlareDB cluster with its clients, one row per
+// client mode.
 type variant struct {
+	name string
+	fc   *flareCluster
+	rows []row
+}
+
+// row is a cluster measured through the clients of one mode.
+type row struct {
 	name  string
 	fc    *flareCluster
 	conns []conn
 }
 
 func (v *variant) stop() {
-	closeAll(v.conns)
+	for _, r := range v.rows {
+		closeAll(r.conns)
+	}
 	v.fc.stop()
 }
 
@@ -129,7 +181,7 @@ func (v *variant) stop() {
 // one is set, each settled on one region and preloaded.
 func startVariants(ctx context.Context, bins *Binaries, o Options) ([]*variant, error) {
 	var vs []*variant
-	for _, name := range o.flareNames() {
+	for _, name := range o.clusterNames() {
 		b := *bins
 		if name != "flaredb" {
 			b.Store = o.CompareStore
@@ -147,8 +199,12 @@ func startVariants(ctx context.Context, bins *Binaries, o Options) ([]*variant, 
 		if err := fc.preload(ctx, o.Load.Keys, o.Load.ValueLen); err != nil {
 			return vs, err
 		}
-		if v.conns, err = fc.conns(o.FlareClients); err != nil {
-			return vs, err
+		for _, m := range o.modes() {
+			conns, err := fc.conns(o.FlareClients, m.Options...)
+			if err != nil {
+				return vs, err
+			}
+			v.rows = append(v.rows, row{name: modeName(name, m), fc: fc, conns: conns})
 		}
 	}
 	return vs, nil
