@@ -395,9 +395,15 @@ func (x *SplitRegionResponse) GetRight() *Region {
 }
 
 type CreatePeerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RegionId      uint64                 `protobuf:"varint,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
-	PeerId        uint64                 `protobuf:"varint,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RegionId uint64                 `protobuf:"varint,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	PeerId   uint64                 `protobuf:"varint,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	// region is the leader's current metadata of the region. A store that
+	// still hosts the region under an older peer id destroys that replica
+	// and creates the new one only when this proves it stale: the old peer
+	// is not among region's peers, region's conf_ver is newer than the
+	// replica's, and peer_id is greater than the old id.
+	Region        *Region `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,6 +450,13 @@ func (x *CreatePeerRequest) GetPeerId() uint64 {
 		return x.PeerId
 	}
 	return 0
+}
+
+func (x *CreatePeerRequest) GetRegion() *Region {
+	if x != nil {
+		return x.Region
+	}
+	return nil
 }
 
 type CreatePeerResponse struct {
@@ -511,10 +524,11 @@ const file_flaredb_v1_admin_proto_rawDesc = "" +
 	"\tsplit_key\x18\x02 \x01(\fR\bsplitKey\"g\n" +
 	"\x13SplitRegionResponse\x12&\n" +
 	"\x04left\x18\x01 \x01(\v2\x12.flaredb.v1.RegionR\x04left\x12(\n" +
-	"\x05right\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x05right\"I\n" +
+	"\x05right\x18\x02 \x01(\v2\x12.flaredb.v1.RegionR\x05right\"u\n" +
 	"\x11CreatePeerRequest\x12\x1b\n" +
 	"\tregion_id\x18\x01 \x01(\x04R\bregionId\x12\x17\n" +
-	"\apeer_id\x18\x02 \x01(\x04R\x06peerId\"\x14\n" +
+	"\apeer_id\x18\x02 \x01(\x04R\x06peerId\x12*\n" +
+	"\x06region\x18\x03 \x01(\v2\x12.flaredb.v1.RegionR\x06region\"\x14\n" +
 	"\x12CreatePeerResponse2\xce\x02\n" +
 	"\fAdminService\x12N\n" +
 	"\vListRegions\x12\x1e.flaredb.v1.ListRegionsRequest\x1a\x1f.flaredb.v1.ListRegionsResponse\x12Q\n" +
@@ -562,19 +576,20 @@ var file_flaredb_v1_admin_proto_depIdxs = []int32{
 	2,  // 4: flaredb.v1.RegionStatusResponse.status:type_name -> flaredb.v1.RegionStatus
 	9,  // 5: flaredb.v1.SplitRegionResponse.left:type_name -> flaredb.v1.Region
 	9,  // 6: flaredb.v1.SplitRegionResponse.right:type_name -> flaredb.v1.Region
-	0,  // 7: flaredb.v1.AdminService.ListRegions:input_type -> flaredb.v1.ListRegionsRequest
-	3,  // 8: flaredb.v1.AdminService.RegionStatus:input_type -> flaredb.v1.RegionStatusRequest
-	5,  // 9: flaredb.v1.AdminService.SplitRegion:input_type -> flaredb.v1.SplitRegionRequest
-	7,  // 10: flaredb.v1.AdminService.CreatePeer:input_type -> flaredb.v1.CreatePeerRequest
-	1,  // 11: flaredb.v1.AdminService.ListRegions:output_type -> flaredb.v1.ListRegionsResponse
-	4,  // 12: flaredb.v1.AdminService.RegionStatus:output_type -> flaredb.v1.RegionStatusResponse
-	6,  // 13: flaredb.v1.AdminService.SplitRegion:output_type -> flaredb.v1.SplitRegionResponse
-	8,  // 14: flaredb.v1.AdminService.CreatePeer:output_type -> flaredb.v1.CreatePeerResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	9,  // 7: flaredb.v1.CreatePeerRequest.region:type_name -> flaredb.v1.Region
+	0,  // 8: flaredb.v1.AdminService.ListRegions:input_type -> flaredb.v1.ListRegionsRequest
+	3,  // 9: flaredb.v1.AdminService.RegionStatus:input_type -> flaredb.v1.RegionStatusRequest
+	5,  // 10: flaredb.v1.AdminService.SplitRegion:input_type -> flaredb.v1.SplitRegionRequest
+	7,  // 11: flaredb.v1.AdminService.CreatePeer:input_type -> flaredb.v1.CreatePeerRequest
+	1,  // 12: flaredb.v1.AdminService.ListRegions:output_type -> flaredb.v1.ListRegionsResponse
+	4,  // 13: flaredb.v1.AdminService.RegionStatus:output_type -> flaredb.v1.RegionStatusResponse
+	6,  // 14: flaredb.v1.AdminService.SplitRegion:output_type -> flaredb.v1.SplitRegionResponse
+	8,  // 15: flaredb.v1.AdminService.CreatePeer:output_type -> flaredb.v1.CreatePeerResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_flaredb_v1_admin_proto_init() }
