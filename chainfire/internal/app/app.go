@@ -42,6 +42,7 @@ type Config struct {
 	WatchProgressNotify  time.Duration
 	BackendBatchInterval time.Duration
 	BackendBatchLimit    int
+	LeaseRead            bool
 }
 
 func (c *Config) register(fs *pflag.FlagSet) {
@@ -63,6 +64,7 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 5*time.Minute, "how often the leader compares every member's HashKV with its own, raising CORRUPT on a mismatch (0 disables)")
 	fs.DurationVar(&c.BackendBatchInterval, "backend-batch-interval", 0, "longest time applied entries wait before the store commits them to disk; the Raft log recovers them after a crash (0: 100ms, negative: commit every applied batch)")
 	fs.IntVar(&c.BackendBatchLimit, "backend-batch-limit", 0, "number of changes after which the store commits applied entries to disk (0: 10000)")
+	fs.BoolVar(&c.LeaseRead, "lease-read", true, "answer linearizable reads on the leader from its leader lease, without a heartbeat round to a quorum; assumes every member runs the same --election-timeout and clocks whose rates differ by less than 20%")
 }
 
 // grpcOverheadBytes is the slack etcd gives gRPC messages above
@@ -167,6 +169,7 @@ func (cfg Config) memberConfig(rt *cli.Runtime) (member.Config, error) {
 		CorruptCheckInterval: cfg.CorruptCheckTime,
 		BackendBatchInterval: cfg.BackendBatchInterval,
 		BackendBatchLimit:    cfg.BackendBatchLimit,
+		DisableLeaseRead:     !cfg.LeaseRead,
 		Logger:               rt.Logger,
 		Registerer:           rt.Telemetry.Registry,
 	}, nil

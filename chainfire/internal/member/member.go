@@ -61,6 +61,10 @@ type Config struct {
 	// disk (mvcc.Options.BatchInterval, BatchLimit; 0: 100ms and 10000).
 	BackendBatchInterval time.Duration
 	BackendBatchLimit    int
+	// DisableLeaseRead makes the leader confirm every read index with a
+	// heartbeat round instead of answering from its lease
+	// (raftnode.Config.DisableLeaseRead).
+	DisableLeaseRead bool
 }
 
 // Member is a running Chainfire member.
@@ -206,6 +210,7 @@ func (m *Member) startRaft(dir string) error {
 		Bootstrap:         m.cfg.InitialClusterState != "existing",
 		InitialPeers:      peers,
 		ElectionTimeout:   m.cfg.electionTimeout(),
+		DisableLeaseRead:  m.cfg.DisableLeaseRead,
 		SnapshotThreshold: m.cfg.SnapshotCount,
 		TrailingLogs:      m.cfg.TrailingLogs,
 		WrapStream:        m.cfg.WrapPeerStream,

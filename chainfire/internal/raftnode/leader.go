@@ -45,7 +45,7 @@ func (n *Node) confirmLeadership(ctx context.Context) {
 		if n.readyTerm.Load() >= term {
 			return
 		}
-		err := n.raft.Apply(nil, 5*time.Second).Error()
+		err := awaitFuture(ctx, n.raft.Apply(nil, 5*time.Second))
 		// Leadership is held for one contiguous stretch per term (winning
 		// again needs a new election, hence a new term), so an entry
 		// applied while the term did not change was committed by this
@@ -123,4 +123,18 @@ func (n *Node) ReadyTerm() (uint64, bool) {
 	}
 	term := n.raft.CurrentTerm()
 	return term, n.readyTerm.Load() == term
+}
+
+// awaitFuture waits for f, or until ctx ends: hashicorp/raft leaves an
+// Apply future that is still queued when it shuts down unanswered, and
+// waiting for it would hold up Close.
+func awaitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+
+	"github.com/photoncloud/core/pkg/raftlease"
 )
 
 // Errors returned to callers that must react to leadership.
@@ -79,6 +81,10 @@ type Config struct {
 	// soon as the leader applies it (commitnotify.go); they then learn it
 	// from raft's next append, up to two CommitTimeouts later.
 	DisableCommitNotify bool
+	// DisableLeaseRead makes every read index confirm leadership with a
+	// heartbeat round; by default the leader answers from its lease while
+	// it holds one (lease.go, which states what the lease assumes).
+	DisableLeaseRead bool
 	// SnapshotThreshold is the number of entries between snapshots.
 	SnapshotThreshold uint64
 	// TrailingLogs is the number of entries kept behind a snapshot.
@@ -131,6 +137,8 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	reads  *readIndexer
 	notify *commitNotifier
+	lease  *raftlease.Lease    // lease reads (lease.go)
+	hold   *raftlease.VoteHold // refuses votes just after start (lease.go)
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -210,12 +218,13 @@ func (n *Node) start() error {
 		rc.NoSnapshotRestoreOnStart = false
 	}
 	n.notify = newCommitNotifier(n)
-	r, err := raft.NewRaft(rc, notifyingFSM{n.fsm, n.notify}, logs, n.store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, notifyingFSM{n.fsm, n.notify}, logs, n.store, snaps, n.wrapTransport(rc))
 	if err != nil {
 		n.trans.Close()
 		return fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.raft = r
+	n.hold.Start(r.CurrentTerm)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.notify.start(ctx, r)
@@ -230,6 +239,8 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = n.cfg.ID
 	rc.Logger = hlog
+	// Followers forget the leader one HeartbeatTimeout after its last
+	// append: lease reads rely on it being ElectionTimeout (lease.go).
 	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
 	rc.ElectionTimeout = n.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
@@ -299,6 +310,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	err := n.raft.Shutdown().Error()
 	n.wg.Wait()
+	n.hold.Stop()
 	if cerr := n.trans.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -10,7 +10,9 @@ import (
 
 // readIndexer confirms leadership for batches of linearizable reads: every
 // read that arrives while a confirmation is in flight waits for the next
-// one, and one round of heartbeats serves the whole batch.
+// one, and one round of heartbeats serves the whole batch. Reads the lease
+// answers (lease.go) never reach it; it also runs the round a lease read
+// asks for when the lease is about to expire, which renews it.
 type readIndexer struct {
 	n    *Node
 	reqs chan chan readIndexResult
@@ -33,6 +35,10 @@ func (r *readIndexer) run(ctx context.Context) {
 			return
 		case first := <-r.reqs:
 			batch = append(batch[:0], first)
+		case <-r.n.lease.Renewals():
+			// One round, shared by whatever reads arrive meanwhile,
+			// renews the lease.
+			batch = batch[:0]
 		}
 	drain:
 		for {
@@ -64,6 +70,7 @@ func (r *readIndexer) confirm(ctx context.Context) readIndexResult {
 		return readIndexResult{err: err}
 	}
 	index := n.raft.CommitIndex()
+	n.lease.CountRound()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return readIndexResult{err: fmt.Errorf("%w: %v", ErrNotLeader, mapRaftError(err))}
 	}
@@ -75,8 +82,12 @@ func (r *readIndexer) confirm(ctx context.Context) readIndexResult {
 
 // ReadIndex returns an index such that a read served after the state
 // machine has applied it is linearizable. Only the leader can answer;
-// followers ask the leader (see the member layer).
+// followers ask the leader (see the member layer). While the leader holds
+// its lease the answer is the commit index, at once (lease.go).
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if index, ok := n.leaseRead(); ok {
+		return index, nil
+	}
 	c := make(chan readIndexResult, 1)
 	select {
 	case n.reads.reqs <- c:
