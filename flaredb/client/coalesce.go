@@ -40,16 +40,17 @@ type pendingOp struct {
 }
 
 // coalescer keeps one queue per region (or, for store batching, per
-// store) and flushes each queue's batches one at a time.
+// store) and flushes each queue's batches, at most depth at a time.
 type coalescer struct {
 	mu     sync.Mutex
 	queues map[uint64]*opQueue
+	depth  int
 	// flush sends one batch of queue id and answers every op in it.
 	flush func(id uint64, batch []*pendingOp)
 }
 
 type opQueue struct {
-	sending bool
+	sending int // batches in flight
 	ops     []*pendingOp
 }
 
@@ -57,13 +58,14 @@ type opQueue struct {
 // in their results; it reports false when the request was not served.
 type batchSender func(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error)
 
-func newCoalescer(flush func(id uint64, batch []*pendingOp)) *coalescer {
-	return &coalescer{queues: map[uint64]*opQueue{}, flush: flush}
+func newCoalescer(depth int, flush func(id uint64, batch []*pendingOp)) *coalescer {
+	return &coalescer{queues: map[uint64]*opQueue{}, depth: depth, flush: flush}
 }
 
-// regionCoalescer merges ops per region and sends them with send.
+// regionCoalescer merges ops per region and sends them with send, one
+// batch per region at a time.
 func (c *Client) regionCoalescer(send batchSender) *coalescer {
-	return newCoalescer(func(id uint64, batch []*pendingOp) { c.sendBatch(id, batch, send) })
+	return newCoalescer(1, func(id uint64, batch []*pendingOp) { c.sendBatch(id, batch, send) })
 }
 
 // submit queues op for queue id and waits for its batch. It returns
@@ -77,8 +79,8 @@ func (c *Client) submit(ctx context.Context, co *coalescer, id uint64, op *pendi
 		co.queues[id] = q
 	}
 	q.ops = append(q.ops, op)
-	if !q.sending {
-		q.sending = true
+	if q.sending < co.depth {
+		q.sending++
 		batch := c.take(q)
 		go c.drain(co, id, q, batch)
 	}
@@ -127,8 +129,9 @@ func (c *Client) drain(co *coalescer, id uint64, q *opQueue, batch []*pendingOp)
 		co.flush(id, batch)
 		co.mu.Lock()
 		if len(q.ops) == 0 {
-			q.sending = false
-			delete(co.queues, id)
+			if q.sending--; q.sending == 0 {
+				delete(co.queues, id)
+			}
 			co.mu.Unlock()
 			return
 		}

@@ -25,26 +25,28 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	httpClient     connect.HTTPClient
-	connectOpts    []connect.ClientOption
-	retryBudget    time.Duration
-	requestTimeout time.Duration
-	backoffBase    time.Duration
-	backoffMax     time.Duration
-	batchSize      int
-	concurrency    int
-	noCoalesce     bool
-	noStoreBatch   bool
+	httpClient      connect.HTTPClient
+	connectOpts     []connect.ClientOption
+	retryBudget     time.Duration
+	requestTimeout  time.Duration
+	backoffBase     time.Duration
+	backoffMax      time.Duration
+	batchSize       int
+	concurrency     int
+	noCoalesce      bool
+	noStoreBatch    bool
+	storeBatchDepth int
 }
 
 func defaultOptions() options {
 	return options{
-		retryBudget:    DefaultRetryBudget,
-		requestTimeout: DefaultRequestTimeout,
-		backoffBase:    DefaultBackoffBase,
-		backoffMax:     DefaultBackoffMax,
-		batchSize:      DefaultBatchSize,
-		concurrency:    DefaultConcurrency,
+		retryBudget:     DefaultRetryBudget,
+		requestTimeout:  DefaultRequestTimeout,
+		backoffBase:     DefaultBackoffBase,
+		backoffMax:      DefaultBackoffMax,
+		batchSize:       DefaultBatchSize,
+		concurrency:     DefaultConcurrency,
+		storeBatchDepth: 1,
 	}
 }
 
@@ -125,6 +127,17 @@ func WithoutCoalescing() Option {
 // See storebatch.go. WithoutCoalescing turns both off.
 func WithStoreBatching(on bool) Option {
 	return optionFunc(func(o *options) { o.noStoreBatch = !on })
+}
+
+// WithStoreBatchDepth sets how many StoreBatch requests of one kind (puts
+// or gets) may be in flight to one store at once (default 1). Calls that
+// arrive while all are in flight queue for the next one to return.
+func WithStoreBatchDepth(n int) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.storeBatchDepth = n
+		}
+	})
 }
 
 func newH2CClient() *http.Client {

@@ -34,7 +34,7 @@ func (c *Client) noStoreBatch(store uint64) bool {
 
 // storeCoalescer merges ops per store; write says whether they are puts.
 func (c *Client) storeCoalescer(write bool) *coalescer {
-	return newCoalescer(func(store uint64, batch []*pendingOp) { c.sendStoreBatch(store, batch, write) })
+	return newCoalescer(c.opts.storeBatchDepth, func(store uint64, batch []*pendingOp) { c.sendStoreBatch(store, batch, write) })
 }
 
 // storeGroup is the ops of one region in a store batch.

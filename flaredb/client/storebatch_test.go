@@ -11,11 +11,17 @@ import (
 // led by one store go out as a few StoreBatch requests carrying several
 // regions each, and every caller gets its own answer.
 func TestStoreBatchMergesRegions(t *testing.T) {
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) { testStoreBatchMergesRegions(t, depth) })
+	}
+}
+
+func testStoreBatchMergesRegions(t *testing.T, depth int) {
 	f := newFake(t, 3)
 	for _, k := range []string{"b", "c", "d", "e", "f", "g", "h"} {
 		f.Split(k)
 	}
-	c := slowClient(t, f, 30*time.Millisecond)
+	c := slowClient(t, f, 30*time.Millisecond, WithStoreBatchDepth(depth))
 	const n = 48
 	key := func(i int) []byte { return fmt.Appendf(nil, "%c%02d", 'a'+i%8, i) }
 	for i := range 8 {

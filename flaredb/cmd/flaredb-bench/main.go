@@ -31,7 +31,7 @@ func run() error {
 	io := bench.DefaultIdleOptions()
 	var regions, ops string
 	var quiet, keep bool
-	var storeBatching string
+	var storeBatching, depths string
 	var cpuProfile string
 	flag.IntVar(&o.Rounds, "rounds", o.Rounds, "windows per system and operation (the table shows medians)")
 	flag.DurationVar(&o.Load.Duration, "duration", o.Load.Duration, "measured part of each window")
@@ -51,6 +51,7 @@ func run() error {
 	flag.StringVar(&o.CompareStore, "compare-store", "", "another flaredb binary, run as a second FlareDB cluster in the same rounds (before/after)")
 	flag.StringVar(&o.CompareName, "compare-name", "before", "name of the -compare-store cluster in the table (flaredb-<name>)")
 	flag.StringVar(&storeBatching, "store-batching", "on", "FlareDB client: on (merge per store into StoreBatch), off (merge per region), both (two rows per cluster: flaredb and flaredb-perregion)")
+	flag.StringVar(&depths, "store-batch-depths", "1", "with store batching: StoreBatch requests in flight per store and kind; each depth but the first adds a row flaredb-d<N>")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the benchmark client's own CPU profile here")
 	flag.BoolVar(&keep, "keep", false, "keep the data and log directory")
 	flag.BoolVar(&quiet, "q", false, "do not print progress")
@@ -60,12 +61,26 @@ func run() error {
 	if o.Regions, err = parseInts(regions); err != nil {
 		return fmt.Errorf("-regions: %w", err)
 	}
+	ds, err := parseInts(depths)
+	if err != nil {
+		return fmt.Errorf("-store-batch-depths: %w", err)
+	}
+	perRegion := bench.FlareMode{Name: "perregion", Options: []client.Option{client.WithStoreBatching(false)}}
+	var batched []bench.FlareMode
+	for i, d := range ds {
+		m := bench.FlareMode{Options: []client.Option{client.WithStoreBatchDepth(d)}}
+		if i > 0 {
+			m.Name = fmt.Sprintf("d%d", d)
+		}
+		batched = append(batched, m)
+	}
 	switch storeBatching {
 	case "on":
+		o.FlareModes = batched
 	case "off":
-		o.FlareModes = []bench.FlareMode{{Name: "perregion", Options: []client.Option{client.WithStoreBatching(false)}}}
+		o.FlareModes = []bench.FlareMode{perRegion}
 	case "both":
-		o.FlareModes = []bench.FlareMode{{}, {Name: "perregion", Options: []client.Option{client.WithStoreBatching(false)}}}
+		o.FlareModes = append(batched, perRegion)
 	default:
 		return fmt.Errorf("-store-batching: want on, off or both, not %q", storeBatching)
 	}
