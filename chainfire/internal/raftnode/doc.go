@@ -30,5 +30,7 @@
 // index may lag the previous leader's until then. That entry is an empty
 // command the state machine applies, not a Barrier: entries the library
 // keeps to itself never reach the state machine's applied index, and a read
-// index landing on one could not be waited for.
+// index landing on one could not be waited for. While the leader holds a
+// lease (lease.go, package raftlease) it skips the VerifyLeader round and
+// answers with its commit index at once.
 package raftnode
