@@ -153,12 +153,12 @@ func newPDClient(endpoints []string) *pdClient {
 }
 
 // createPeer asks the target store's admin service to create an empty
-// replica.
-func createPeer(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64) error {
+// replica, with the leader's metadata of the region.
+func createPeer(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64, leader *flaredbv1.Region) error {
 	if target.GetAddress() == "" {
 		return fmt.Errorf("store %d has no client address", target.GetId())
 	}
 	c := flaredbv1connect.NewAdminServiceClient(httpClient, baseURL(target.GetAddress()))
-	_, err := c.CreatePeer(ctx, connect.NewRequest(&flaredbv1.CreatePeerRequest{RegionId: regionID, PeerId: peerID}))
+	_, err := c.CreatePeer(ctx, connect.NewRequest(&flaredbv1.CreatePeerRequest{RegionId: regionID, PeerId: peerID, Region: leader}))
 	return err
 }

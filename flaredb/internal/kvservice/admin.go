@@ -59,7 +59,7 @@ func (a *Admin) SplitRegion(ctx context.Context, req *connect.Request[flaredbv1.
 }
 
 func (a *Admin) CreatePeer(ctx context.Context, req *connect.Request[flaredbv1.CreatePeerRequest]) (*connect.Response[flaredbv1.CreatePeerResponse], error) {
-	if err := a.st.CreatePeer(ctx, req.Msg.GetRegionId(), req.Msg.GetPeerId()); err != nil {
+	if err := a.st.CreatePeer(ctx, req.Msg.GetRegionId(), req.Msg.GetPeerId(), req.Msg.GetRegion()); err != nil {
 		return nil, rpcError(err)
 	}
 	return connect.NewResponse(&flaredbv1.CreatePeerResponse{}), nil

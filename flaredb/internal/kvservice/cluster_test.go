@@ -171,14 +171,14 @@ func (c *cluster) start(nd *node) {
 		cfg.ElectionTimeout = 500 * time.Millisecond
 	}
 	cfg.RaftLogOutput = testWriter{}
-	cfg.CreatePeer = func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64) error {
+	cfg.CreatePeer = func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64, leader *flaredbv1.Region) error {
 		c.mu.Lock()
 		other := c.nodes[target.GetId()]
 		c.mu.Unlock()
 		if other == nil || other.st == nil {
 			return errors.New("target store down")
 		}
-		return other.st.CreatePeer(ctx, regionID, peerID)
+		return other.st.CreatePeer(ctx, regionID, peerID, leader)
 	}
 	st, err := store.Open(cfg, c.pd)
 	if err != nil {

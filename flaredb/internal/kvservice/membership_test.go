@@ -66,13 +66,13 @@ func TestReplicaCheckerGrowsSingleReplicaRegion(t *testing.T) {
 func TestEmptyPeerSurvivesRestart(t *testing.T) {
 	c := newCluster(t, 1, store.Config{}, false)
 	st := c.list()[0].st
-	if err := st.CreatePeer(context.Background(), 77, 770); err != nil {
+	if err := st.CreatePeer(context.Background(), 77, 770, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreatePeer(context.Background(), 77, 770); err != nil {
+	if err := st.CreatePeer(context.Background(), 77, 770, nil); err != nil {
 		t.Fatalf("repeated create: %v", err)
 	}
-	if err := st.CreatePeer(context.Background(), 77, 771); err == nil {
+	if err := st.CreatePeer(context.Background(), 77, 771, nil); err == nil {
 		t.Fatal("a second peer id for the same region was accepted")
 	}
 	c.stop(1)

@@ -103,6 +103,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if f.rep != nil {
 		return f.rep.Install(ctx, rc)
 	}
+	// The new replica's range may lie in a stale replica's being destroyed
+	// (see Store.destroyReplica): not both at once.
+	f.peer.store.members.rangeMu.Lock()
+	defer f.peer.store.members.rangeMu.Unlock()
 	rep, err := region.InstallNew(ctx, f.peer.store.eng, rc)
 	if err != nil {
 		return err

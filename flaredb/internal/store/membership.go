@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -38,31 +39,251 @@ import (
 // message for an unknown region) means a store never builds a region from
 // a stray or late message, e.g. for a split child whose parent it has not
 // split yet.
+//
+// A store that was down while its peer was removed comes back hosting the
+// region under the old peer id, stale: CreatePeer replaces such a replica
+// when the leader's metadata (sent with the request) proves it stale, and
+// destroys it without touching ranges other replicas on the store hold
+// (its old range can span split children the store was given since).
 
 const peerIDFile = "peer-id"
 
+// membership is the store's state for creating and destroying replicas.
+type membership struct {
+	// createMu serialises CreatePeer calls (PD repeats its instructions).
+	createMu sync.Mutex
+	// rangeMu keeps a snapshot from creating a replica's data while a
+	// destroy works out and deletes the key ranges no other replica
+	// covers (see destroyReplica).
+	rangeMu sync.Mutex
+}
+
 // CreatePeer creates an empty replica of regionID with peer id peerID on
-// this store, to be filled by a snapshot from the region's leader. It is
-// idempotent.
-func (s *Store) CreatePeer(ctx context.Context, regionID, peerID uint64) error {
+// this store, to be filled by a snapshot from the region's leader. leader
+// is the leader's current metadata of the region. It is idempotent.
+//
+// A store that comes back after its peer was removed still hosts the
+// region under the old peer id: it never applied its own removal, so it
+// never destroyed itself. If PD then adds the region to this store again,
+// under a new id, the old replica is stale (TiKV's rule: a peer whose
+// conf_ver is older than the region's and that is no longer among its
+// peers) and is destroyed first, but only when leader proves it (see
+// provenStale); otherwise CreatePeer refuses.
+func (s *Store) CreatePeer(ctx context.Context, regionID, peerID uint64, leader *flaredbv1.Region) error {
 	if regionID == 0 || peerID == 0 {
 		return fmt.Errorf("%w: create peer needs a region id and a peer id", region.ErrInvalidArgument)
 	}
+	s.members.createMu.Lock()
+	defer s.members.createMu.Unlock()
 	if p := s.Peer(regionID); p != nil {
-		if p.peerID != peerID {
-			return fmt.Errorf("%w: store already hosts region %d as peer %d", region.ErrInvalidArgument, regionID, p.peerID)
+		if p.peerID == peerID {
+			return nil
 		}
-		return nil
+		err := errors.New("it has no metadata and its creation conf_ver is unknown")
+		if local := p.Region(); local != nil {
+			err = provenStale(local.GetEpoch().GetConfVer(), p.peerID, regionID, peerID, leader)
+		} else if saved, ok := s.savedPeer(regionID); ok && saved.id == p.peerID && saved.hasConfVer {
+			// Never initialised: the conf_ver it was created at stands in.
+			err = provenStale(saved.confVer, p.peerID, regionID, peerID, leader)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: store already hosts region %d as peer %d: %w", region.ErrInvalidArgument, regionID, p.peerID, err)
+		}
+		return s.replaceStale(p, peerID, leader)
 	}
-	dir := filepath.Join(s.cfg.DataDir, "regions", strconv.FormatUint(regionID, 10))
+	dir := s.regionDir(regionID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(dir, peerIDFile), []byte(strconv.FormatUint(peerID, 10))); err != nil {
+	if err := writePeerFile(dir, peerID, leader); err != nil {
 		return fmt.Errorf("create peer: %w", err)
 	}
 	_, err := s.addPeer(nil, regionID, peerID, nil)
 	return err
+}
+
+// provenStale returns nil when leader proves that this store's replica
+// (peer id oldID, at conf_ver localConfVer) is stale and may make way for
+// peer newID: leader is the same region's metadata, without the old peer
+// and with a newer conf_ver, and the new id is the greater (PD allocates
+// ids in increasing order). Otherwise it says what is missing.
+func provenStale(localConfVer, oldID, regionID, newID uint64, leader *flaredbv1.Region) error {
+	switch {
+	case leader == nil:
+		return errors.New("the request carries no region metadata to prove it stale")
+	case leader.GetId() != regionID:
+		return fmt.Errorf("the request's metadata is of region %d", leader.GetId())
+	case newID <= oldID:
+		return fmt.Errorf("new peer id %d is not newer", newID)
+	}
+	for _, q := range leader.GetPeers() {
+		if q.GetId() == oldID {
+			return fmt.Errorf("peer %d is still a member (conf_ver %d)", oldID, leader.GetEpoch().GetConfVer())
+		}
+	}
+	if have, got := localConfVer, leader.GetEpoch().GetConfVer(); got <= have {
+		return fmt.Errorf("the leader's conf_ver %d is not newer than the replica's %d", got, have)
+	}
+	return nil
+}
+
+// replaceStale destroys stale replica p and creates an empty replica with
+// peer id newID in its place. The order makes a restart at any point safe:
+//
+//  1. stop p's group;
+//  2. drop its Raft log and delete its raft files (snapshots), keeping
+//     the peer-id file — a restart here brings p back with no log, still
+//     stale, and PD's repeated instruction replaces it again;
+//  3. write newID to the peer-id file — from here on the file wins: a
+//     restart finishes the replacement (finishReplacements);
+//  4. delete its data outside the ranges of the other replicas here and
+//     make its state a tombstone, in one batch (destroyReplica);
+//  5. start the empty replica (loadEmptyPeers does this after a restart).
+func (s *Store) replaceStale(p *Peer, newID uint64, leader *flaredbv1.Region) error {
+	s.log.Info("replacing stale replica", "region", p.regionID, "old_peer", p.peerID, "new_peer", newID)
+	s.mu.Lock()
+	if s.peers[p.regionID] == p {
+		delete(s.peers, p.regionID)
+	}
+	s.mu.Unlock()
+	if err := p.stop(); err != nil {
+		s.log.Warn("stop stale replica", "region", p.regionID, "err", err)
+	}
+	if err := s.clearRaftState(p.regionID); err != nil {
+		return fmt.Errorf("replace stale replica of region %d: %w", p.regionID, err)
+	}
+	if err := writePeerFile(p.dir, newID, leader); err != nil {
+		return fmt.Errorf("replace stale replica of region %d: %w", p.regionID, err)
+	}
+	if rep := p.fsm.replica(); rep != nil {
+		if err := s.destroyReplica(rep); err != nil {
+			return fmt.Errorf("replace stale replica: %w", err)
+		}
+	}
+	_, err := s.addPeer(nil, p.regionID, newID, nil)
+	return err
+}
+
+// clearRaftState drops a region's Raft log and stable state and deletes
+// every file in its directory but the peer-id file (Raft snapshots, a
+// legacy raft.db), so a group started there afterwards starts empty.
+func (s *Store) clearRaftState(regionID uint64) error {
+	if err := s.rlog.Drop(regionID); err != nil {
+		return err
+	}
+	dir := s.regionDir(regionID)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == peerIDFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destroyReplica deletes a replica's data except where another replica
+// in the engine holds the range (a stale replica's old range can overlap
+// split children this store was given since) and leaves a tombstone. It
+// holds rangeMu, which snapshot installs take too, so no replica's data
+// can appear in a range between the check and the delete.
+func (s *Store) destroyReplica(rep *region.Replica) error {
+	s.members.rangeMu.Lock()
+	defer s.members.rangeMu.Unlock()
+	v := s.eng.NewSnapshot()
+	states, err := v.RegionStates()
+	_ = v.Close()
+	if err != nil {
+		return fmt.Errorf("destroy region %d: %w", rep.ID(), err)
+	}
+	var keep []*flaredbv1.Region
+	for _, st := range states {
+		if st.GetState() != flaredbv1.PeerState_PEER_STATE_TOMBSTONE {
+			keep = append(keep, st.GetRegion())
+		}
+	}
+	return rep.DestroyOutside(keep)
+}
+
+// finishReplacements completes, after a restart, the replacements of
+// stale replicas that were interrupted after the new peer id was written
+// (step 3 of replaceStale): such a replica is destroyed here and left out
+// of reps, so loadEmptyPeers starts the new, empty peer.
+func (s *Store) finishReplacements(reps []*region.Replica) ([]*region.Replica, error) {
+	out := reps[:0:0]
+	for _, rep := range reps {
+		own := s.ownPeer(rep.Region())
+		saved, ok := s.savedPeer(rep.ID())
+		newID := saved.id
+		if own == nil || !ok || newID <= own.GetId() {
+			out = append(out, rep)
+			continue
+		}
+		s.log.Info("finishing the replacement of a stale replica", "region", rep.ID(), "old_peer", own.GetId(), "new_peer", newID)
+		if err := s.clearRaftState(rep.ID()); err != nil {
+			return nil, fmt.Errorf("store: replace stale replica of region %d: %w", rep.ID(), err)
+		}
+		if err := s.destroyReplica(rep); err != nil {
+			return nil, fmt.Errorf("store: replace stale replica: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// The peer-id file of a replica created by CreatePeer holds its peer id
+// and, on a second line, the region's conf_ver in the metadata of the
+// leader that asked for it (absent in files written before the leader
+// sent its metadata).
+type savedPeer struct {
+	id         uint64
+	confVer    uint64
+	hasConfVer bool
+}
+
+func writePeerFile(dir string, peerID uint64, leader *flaredbv1.Region) error {
+	data := strconv.FormatUint(peerID, 10) + "\n"
+	if leader != nil {
+		data += strconv.FormatUint(leader.GetEpoch().GetConfVer(), 10) + "\n"
+	}
+	return writeFileSync(filepath.Join(dir, peerIDFile), []byte(data))
+}
+
+func readPeerFile(dir string) (savedPeer, bool) {
+	raw, err := os.ReadFile(filepath.Join(dir, peerIDFile))
+	if err != nil {
+		return savedPeer{}, false
+	}
+	lines := strings.Fields(string(raw))
+	if len(lines) == 0 {
+		return savedPeer{}, false
+	}
+	var sp savedPeer
+	if sp.id, err = strconv.ParseUint(lines[0], 10, 64); err != nil || sp.id == 0 {
+		return savedPeer{}, false
+	}
+	if len(lines) > 1 {
+		if sp.confVer, err = strconv.ParseUint(lines[1], 10, 64); err == nil {
+			sp.hasConfVer = true
+		}
+	}
+	return sp, true
+}
+
+// savedPeer reads the peer-id file of a region's directory.
+func (s *Store) savedPeer(regionID uint64) (savedPeer, bool) {
+	return readPeerFile(s.regionDir(regionID))
+}
+
+func (s *Store) regionDir(regionID uint64) string {
+	return filepath.Join(s.cfg.DataDir, "regions", strconv.FormatUint(regionID, 10))
 }
 
 func writeFileSync(path string, data []byte) error {
@@ -101,15 +322,11 @@ func (s *Store) loadEmptyPeers(loaded map[uint64]bool) error {
 		if err != nil || loaded[id] {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(root, e.Name(), peerIDFile))
-		if err != nil {
+		saved, ok := readPeerFile(filepath.Join(root, e.Name()))
+		if !ok {
 			continue // a destroyed region's leftovers
 		}
-		peerID, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
-		if err != nil {
-			continue
-		}
-		if _, err := s.addPeer(nil, id, peerID, nil); err != nil {
+		if _, err := s.addPeer(nil, id, saved.id, nil); err != nil {
 			return err
 		}
 	}
@@ -191,7 +408,7 @@ func (s *Store) prepareNewPeer(ctx context.Context, p *Peer, target *flaredbv1.P
 	if err != nil {
 		return fmt.Errorf("add peer: resolve store %d: %w", target.GetStoreId(), err)
 	}
-	if err := s.cfg.CreatePeer(ctx, resp.GetStore(), p.regionID, target.GetId()); err != nil {
+	if err := s.cfg.CreatePeer(ctx, resp.GetStore(), p.regionID, target.GetId(), p.Region()); err != nil {
 		return fmt.Errorf("add peer: create on store %d: %w", target.GetStoreId(), err)
 	}
 	return p.compactLog(ctx)

@@ -64,8 +64,9 @@ type Config struct {
 	// Engine overrides engine options (tests).
 	Engine engine.Options
 	// CreatePeer asks another store to create an empty replica (see
-	// membership.go); the app calls the target's AdminService.CreatePeer.
-	CreatePeer func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64) error
+	// membership.go), passing the leader's region metadata; the app calls
+	// the target's AdminService.CreatePeer.
+	CreatePeer func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64, leader *flaredbv1.Region) error
 }
 
 func (c Config) withDefaults() Config {
@@ -119,6 +120,8 @@ type Store struct {
 	peers  map[uint64]*Peer
 	addrs  map[uint64]string // store id -> raft address
 	closed bool
+	// members serialises replica creation and destruction (membership.go).
+	members membership
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -174,6 +177,9 @@ func (s *Store) RaftAddr() string { return s.mux.Addr() }
 func (s *Store) loadRegions() error {
 	reps, err := region.LoadAll(s.eng)
 	if err != nil {
+		return err
+	}
+	if reps, err = s.finishReplacements(reps); err != nil {
 		return err
 	}
 	loaded := map[uint64]bool{}
@@ -412,7 +418,7 @@ func (s *Store) destroyPeer(p *Peer) error {
 		s.log.Warn("stop removed replica", "region", p.regionID, "err", err)
 	}
 	if rep := p.fsm.replica(); rep != nil {
-		if err := rep.Destroy(); err != nil {
+		if err := s.destroyReplica(rep); err != nil {
 			return err
 		}
 	}

@@ -46,6 +46,9 @@ type cluster struct {
 
 	mu    sync.Mutex
 	nodes map[uint64]*node
+	// gate, when set, can hold back a CreatePeer for a region on a store
+	// (the test orders repairs with it).
+	gate func(storeID, regionID uint64) error
 }
 
 func newCluster(t *testing.T, pdAddr string, n int) *cluster {
@@ -98,12 +101,20 @@ func (c *cluster) start(nd *node) {
 		HeartbeatInterval: 500 * time.Millisecond, RegionHeartbeatInterval: 500 * time.Millisecond,
 		ElectionTimeout: 500 * time.Millisecond,
 		Logger:          slog.New(nd.logs), RaftLogOutput: c.raftLog,
-		CreatePeer: func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64) error {
+		CreatePeer: func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64, leader *flaredbv1.Region) error {
 			other := c.liveStore(target.GetId())
 			if other == nil {
 				return fmt.Errorf("store %d is down", target.GetId())
 			}
-			return other.CreatePeer(ctx, regionID, peerID)
+			c.mu.Lock()
+			gate := c.gate
+			c.mu.Unlock()
+			if gate != nil {
+				if err := gate(target.GetId(), regionID); err != nil {
+					return err
+				}
+			}
+			return other.CreatePeer(ctx, regionID, peerID, leader)
 		},
 	}, store.NewPDClient(c.pd))
 	if err != nil {
