@@ -86,10 +86,13 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	}
 	b := l.d.db.NewBatch()
 	defer b.Close()
-	var buf []byte
+	// The batch copies keys and values: encode into reused buffers.
+	bufp := l.d.getBuf()
+	defer l.d.putBuf(bufp)
+	var key [logKeyLen]byte
 	for _, e := range logs {
-		buf = encode(buf[:0], e)
-		if err := b.Set(logKey(l.id, e.Index), buf, nil); err != nil {
+		*bufp = encode((*bufp)[:0], e)
+		if err := b.Set(appendLogKey(key[:0], l.id, e.Index), *bufp, nil); err != nil {
 			return fmt.Errorf("raftlog: region %d: %w", l.id, err)
 		}
 	}

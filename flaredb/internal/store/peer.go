@@ -207,6 +207,10 @@ func (s *Store) raftConfig(peerID uint64, hlog hclog.Logger) *raft.Config {
 	rc.CommitTimeout = max(s.cfg.ElectionTimeout/2, 50*time.Millisecond)
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
+	// raft reports its timings to go-metrics, which the store does not
+	// export; skip the duplicate legacy series at least (the calls cost
+	// a label filter and allocations each, several per proposal).
+	rc.NoLegacyTelemetry = true
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
 	rc.TrailingLogs = s.cfg.TrailingLogs
 	rc.SnapshotInterval = 60 * time.Second
