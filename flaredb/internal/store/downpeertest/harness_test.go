@@ -204,6 +204,12 @@ func (c *cluster) split(key string) (child, parent *flaredbv1.Region) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		if bytes.Equal(r.GetStartKey(), []byte(key)) {
+			// An earlier attempt split it after all (its answer was lost).
+			if child := c.regionEndingAt([]byte(key)); child != nil {
+				return child, r
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		child, parent, err := st.Split(ctx, r.GetId(), []byte(key))
 		cancel()
@@ -215,6 +221,23 @@ func (c *cluster) split(key string) (child, parent *flaredbv1.Region) {
 	}
 	c.t.Fatalf("split at %q: %v", key, last)
 	return nil, nil
+}
+
+// regionEndingAt returns a running store's metadata of the region that
+// ends at key, or nil.
+func (c *cluster) regionEndingAt(key []byte) *flaredbv1.Region {
+	for id := uint64(1); id <= uint64(len(c.nodes)); id++ {
+		st := c.liveStore(id)
+		if st == nil {
+			continue
+		}
+		for _, p := range st.Peers() {
+			if r := p.Region(); r != nil && bytes.Equal(r.GetEndKey(), key) {
+				return r
+			}
+		}
+	}
+	return nil
 }
 
 // compact makes every region's leader snapshot and drop its log, so a
