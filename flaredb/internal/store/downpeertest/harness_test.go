@@ -114,7 +114,10 @@ func (c *cluster) start(nd *node) {
 					return err
 				}
 			}
-			return other.CreatePeer(ctx, regionID, peerID, leader)
+			// Through the target's AdminService, as the store binary does.
+			admin := flaredbv1connect.NewAdminServiceClient(h2cClient(), "http://"+target.GetAddress())
+			_, err := admin.CreatePeer(ctx, connect.NewRequest(&flaredbv1.CreatePeerRequest{RegionId: regionID, PeerId: peerID, Region: leader}))
+			return err
 		},
 	}, store.NewPDClient(c.pd))
 	if err != nil {
