@@ -25,9 +25,12 @@ type Options struct {
 	MemTableSize uint64
 }
 
-// defaultMemTableSize: larger memtables make each insert into Pebble's
-// skiplist miss the CPU cache more often (BenchmarkStoreLogsMemTable).
-const defaultMemTableSize = 16 << 20
+// defaultMemTableSize. Larger memtables make each insert into Pebble's
+// skiplist miss the CPU cache more often, but 16 MiB showed no gain in
+// the 64-region put benchmark (the engine's memtable did gain; see
+// docs/bench-flaredb.md), so the log keeps 32 MiB and fewer flushes of
+// entries that truncation deletes soon after (BenchmarkStoreLogsMemTable).
+const defaultMemTableSize = 32 << 20
 
 // DB holds the logs of every region of one store. It is safe for
 // concurrent use; each region's Log is used by that region's Raft alone.
