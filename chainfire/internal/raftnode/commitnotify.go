@@ -28,9 +28,12 @@ import (
 // committed; one that does not hold it answers failure and changes
 // nothing. The request carries the term N was written in, and is sent only
 // while this replica is leader in that term, so it never speaks for a term
-// it does not lead. A follower that failed is left alone for a while, so a
-// lagging or restarting follower is not asked (and does not log a warning)
-// once per commit; raft's own replication brings it up.
+// it does not lead. A follower that does not hold N yet is asked again a
+// few times within ~40 ms (its append of N is usually still being
+// written); one that still cannot use the notice, or cannot be reached, is
+// left alone for a second, so a lagging or restarting follower is not
+// asked (and does not log a warning) once per commit; raft's own
+// replication brings it up.
 type commitNotifier struct {
 	n       *Node
 	running atomic.Pointer[notifierRun] // nil until the node has started
@@ -125,18 +128,52 @@ func (c *commitNotifier) run(ctx context.Context, w *followerNotifier) {
 			if !ok {
 				return
 			}
-			c.send(w)
+			c.sendWithRetry(ctx, w)
 		}
 	}
 }
 
+// sendWithRetry sends the newest notice to w's follower, asking again a
+// few times if the follower does not hold the entry yet. The leader
+// commits once one follower has the entry, so the notice often reaches
+// the other while its own append of that entry is still being written; it
+// has the entry a moment later.
+func (c *commitNotifier) sendWithRetry(ctx context.Context, w *followerNotifier) {
+	for _, wait := range []time.Duration{2 * time.Millisecond, 8 * time.Millisecond, 32 * time.Millisecond} {
+		switch c.send(w) {
+		case noticeTaken, noticeSkipped:
+			return
+		case noticeFailed:
+			w.pauseT = time.Now().Add(notifyPauseAfterFailure)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	if c.send(w) == noticeBehind {
+		w.pauseT = time.Now().Add(notifyPauseAfterFailure)
+	}
+}
+
+type noticeResult int
+
+const (
+	noticeSkipped noticeResult = iota // nothing to send, or not leader
+	noticeTaken                       // the follower moved its commit index
+	noticeBehind                      // the follower does not hold the entry yet
+	noticeFailed                      // unreachable, or refused for another reason
+)
+
 // send tells w's follower about the newest applied entry, if this replica
 // still leads the term that entry was written in.
-func (c *commitNotifier) send(w *followerNotifier) {
+func (c *commitNotifier) send(w *followerNotifier) noticeResult {
 	e := c.latest.Load()
 	r := c.running.Load().raft
 	if e == nil || time.Now().Before(w.pauseT) || r.State() != raft.Leader || r.CurrentTerm() != e.term {
-		return
+		return noticeSkipped
 	}
 	local := c.n.cfg.ID
 	peer := c.n.trans.EncodePeer(local, c.n.trans.LocalAddr())
@@ -149,9 +186,15 @@ func (c *commitNotifier) send(w *followerNotifier) {
 		LeaderCommitIndex: e.index,
 	}
 	var resp raft.AppendEntriesResponse
-	if err := c.n.trans.AppendEntries(w.id, w.addr, req, &resp); err != nil || !resp.Success {
-		w.pauseT = time.Now().Add(notifyPauseAfterFailure)
+	switch err := c.n.trans.AppendEntries(w.id, w.addr, req, &resp); {
+	case err != nil:
+		return noticeFailed
+	case resp.Success:
+		return noticeTaken
+	case resp.Term == e.term && resp.LastLog < e.index:
+		return noticeBehind
 	}
+	return noticeFailed
 }
 
 // notifyingFSM is the state machine as raft sees it: it tells the
