@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/photoncloud/core/pkg/raftlease"
+	"github.com/photoncloud/core/pkg/raftlease/raftleasetest"
 	"github.com/photoncloud/core/pkg/servertest"
 )
 
@@ -276,3 +278,27 @@ func (c *leaseCluster) get(ctx context.Context, i int, key string) (string, erro
 	}
 	return c.fsms[i].get(key), nil
 }
+
+// The cluster and its nodes as raftleasetest sees them.
+
+func (c *leaseCluster) Size() int { return len(c.nodes) }
+
+func (c *leaseCluster) Replica(i int) raftleasetest.Replica { return replica{c.nodes[i]} }
+
+func (c *leaseCluster) Cut(i, j int, cut bool) { c.cut(i, j, cut) }
+
+func (c *leaseCluster) Restart(i int) raftleasetest.Replica { return replica{c.restart(i)} }
+
+type replica struct{ *Node }
+
+func (r replica) LastContact() time.Time { return r.raft.LastContact() }
+
+func (r replica) LeaseRead() bool { _, ok := r.leaseRead(); return ok }
+
+func (r replica) LeaseExpiry() time.Time { _, exp := r.lease.Check(r.leaseReplica()); return exp }
+
+func (r replica) RegisterObserver(o *raft.Observer) { r.raft.RegisterObserver(o) }
+
+func (r replica) CloseStreams() { r.trans.CloseStreams() }
+
+func (r replica) Hold() *raftlease.VoteHold { return r.hold }

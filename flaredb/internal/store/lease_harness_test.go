@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/photoncloud/core/flaredb/internal/region"
+	"github.com/photoncloud/core/pkg/raftlease"
+	"github.com/photoncloud/core/pkg/raftlease/raftleasetest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
@@ -183,3 +187,27 @@ func (c *testCluster) get(ctx context.Context, i int, key string) (string, error
 	v, _, err := rep.Get(ctx, rc, []byte(key))
 	return string(v), err
 }
+
+// The cluster and its region 1 replicas as raftleasetest sees them.
+
+func (c *testCluster) Size() int { return len(c.stores) }
+
+func (c *testCluster) Replica(i int) raftleasetest.Replica { return replica{c.stores[i].Peer(1)} }
+
+func (c *testCluster) Cut(i, j int, cut bool) { c.cut(i, j, cut) }
+
+func (c *testCluster) Restart(i int) raftleasetest.Replica { return replica{c.restartStore(i).Peer(1)} }
+
+type replica struct{ *Peer }
+
+func (r replica) LastContact() time.Time { return r.raft.LastContact() }
+
+func (r replica) LeaseRead() bool { _, ok := r.leaseRead(); return ok }
+
+func (r replica) LeaseExpiry() time.Time { _, exp := r.leaseExpiry(); return exp }
+
+func (r replica) RegisterObserver(o *raft.Observer) { r.raft.RegisterObserver(o) }
+
+func (r replica) CloseStreams() { r.trans.CloseStreams() }
+
+func (r replica) Hold() *raftlease.VoteHold { return r.hold }
