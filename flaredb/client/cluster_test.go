@@ -111,6 +111,10 @@ func TestFullStack(t *testing.T) {
 		t.Fatalf("CAS = %+v, %v", res, err)
 	}
 
+	// Concurrent single-key calls over every region: merged per store into
+	// StoreBatch requests (the default), each answered with its own value.
+	concurrentPutGet(ctx, t, c, want)
+
 	// A store goes away while a client writes: the regions it led elect
 	// new leaders and the client follows them without surfacing an error;
 	// every acknowledged write is readable afterwards.
@@ -182,6 +186,37 @@ func runStore(t *testing.T, addr string, args ...string) func() {
 // second of writes) and for a second after it returned, and returns the
 // keys whose writes were acknowledged. Any failed write fails the test:
 // the client must ride out the disruption.
+// concurrentPutGet overwrites keys from 32 goroutines with Put, then
+// reads them back with concurrent Gets.
+func concurrentPutGet(ctx context.Context, t *testing.T, c *client.Client, keys []string) {
+	t.Helper()
+	const workers = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(keys); i += workers {
+				if err := c.Put(ctx, []byte(keys[i]), []byte("v"+keys[i])); err != nil {
+					errs <- fmt.Errorf("put %s: %w", keys[i], err)
+					return
+				}
+			}
+			for i := w; i < len(keys); i += workers {
+				v, ok, err := c.Get(ctx, []byte(keys[i]))
+				if err != nil || !ok || string(v) != "v"+keys[i] {
+					errs <- fmt.Errorf("get %s = %q, %v, %v", keys[i], v, ok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
 func writeWhile(ctx context.Context, t *testing.T, c *client.Client, disrupt func()) []string {
 	t.Helper()
 	var acked []string
