@@ -291,13 +291,11 @@ func (c *leaseCluster) Restart(i int) raftleasetest.Replica { return replica{c.r
 
 type replica struct{ *Node }
 
-func (r replica) LastContact() time.Time { return r.raft.LastContact() }
-
 func (r replica) LeaseRead() bool { _, ok := r.leaseRead(); return ok }
 
 func (r replica) LeaseExpiry() time.Time { _, exp := r.lease.Check(r.leaseReplica()); return exp }
 
-func (r replica) RegisterObserver(o *raft.Observer) { r.raft.RegisterObserver(o) }
+func (r replica) Lease() *raftlease.Lease { return r.lease }
 
 func (r replica) CloseStreams() { r.trans.CloseStreams() }
 

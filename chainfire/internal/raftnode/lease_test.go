@@ -37,16 +37,7 @@ func TestLeaseReadsSkipVerifyLeader(t *testing.T) {
 			}
 			const n = 300
 			rounds, leaseReads := readRounds(t, c, ld, n)
-			t.Logf("%d reads: %d VerifyLeader rounds, %d lease reads", n, rounds, leaseReads)
-			if disabled {
-				if rounds < n || leaseReads != 0 {
-					t.Fatalf("lease reads off: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
-				}
-				return
-			}
-			if rounds > 5 || leaseReads < n-5 {
-				t.Fatalf("lease reads on: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
-			}
+			raftleasetest.CheckReadCost(t, disabled, n, rounds, leaseReads)
 		})
 	}
 }
@@ -94,20 +85,7 @@ func TestLeadershipTransferEndsLease(t *testing.T) {
 	c := newLeaseCluster(t, 3, false)
 	ld := c.leader()
 	c.put(ld, "k", "v")
-	nd := c.nodes[ld]
-	if _, ok := nd.leaseRead(); !ok {
-		t.Fatal("leader holds no lease")
-	}
-	term := nd.raft.CurrentTerm()
-	if err := nd.raft.LeadershipTransfer().Error(); err != nil {
-		t.Fatal(err)
-	}
-	if revoked := nd.lease.Revoked(); revoked < term {
-		t.Fatalf("transfer in term %d left the lease unrevoked (revoked up to %d)", term, revoked)
-	}
-	if _, ok := nd.leaseRead(); ok {
-		t.Fatal("old leader still serves lease reads after a transfer")
-	}
+	raftleasetest.CheckTransferEndsLease(t, c.Replica(ld))
 	nl := c.leader(ld)
 	if got, err := c.get(context.Background(), nl, "k"); err != nil || got != "v" {
 		t.Fatalf("new leader read %q, %v", got, err)

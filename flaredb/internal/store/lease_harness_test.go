@@ -200,13 +200,13 @@ func (c *testCluster) Restart(i int) raftleasetest.Replica { return replica{c.re
 
 type replica struct{ *Peer }
 
-func (r replica) LastContact() time.Time { return r.raft.LastContact() }
+func (r replica) Raft() *raft.Raft { return r.raft }
 
 func (r replica) LeaseRead() bool { _, ok := r.leaseRead(); return ok }
 
 func (r replica) LeaseExpiry() time.Time { _, exp := r.leaseExpiry(); return exp }
 
-func (r replica) RegisterObserver(o *raft.Observer) { r.raft.RegisterObserver(o) }
+func (r replica) Lease() *raftlease.Lease { return r.lease }
 
 func (r replica) CloseStreams() { r.trans.CloseStreams() }
 

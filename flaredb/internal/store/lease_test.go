@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/photoncloud/core/pkg/raftlease/raftleasetest"
 )
 
 // readRounds does n linearizable reads on store i and returns how many
@@ -37,16 +39,7 @@ func TestLeaseReadsSkipVerifyLeader(t *testing.T) {
 			}
 			const n = 300
 			rounds, leaseReads := readRounds(t, c, ld, n, "v")
-			t.Logf("%d reads: %d VerifyLeader rounds, %d lease reads", n, rounds, leaseReads)
-			if disabled {
-				if rounds < n || leaseReads != 0 {
-					t.Fatalf("lease reads off: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
-				}
-				return
-			}
-			if rounds > 5 || leaseReads < n-5 {
-				t.Fatalf("lease reads on: %d rounds, %d lease reads for %d reads", rounds, leaseReads, n)
-			}
+			raftleasetest.CheckReadCost(t, disabled, n, rounds, leaseReads)
 		})
 	}
 }
@@ -122,21 +115,7 @@ func TestLeadershipTransferEndsLease(t *testing.T) {
 	if err := c.put(context.Background(), ld, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	p := c.stores[ld].Peer(1)
-	if _, ok := p.leaseRead(); !ok {
-		t.Fatal("leader holds no lease")
-	}
-	term := p.raft.CurrentTerm()
-	if err := p.raft.LeadershipTransfer().Error(); err != nil {
-		t.Fatal(err)
-	}
-	revoked := p.lease.Revoked()
-	if revoked < term {
-		t.Fatalf("transfer in term %d left the lease unrevoked (revoked up to %d)", term, revoked)
-	}
-	if _, ok := p.leaseRead(); ok {
-		t.Fatal("old leader still serves lease reads after a transfer")
-	}
+	raftleasetest.CheckTransferEndsLease(t, c.Replica(ld))
 	nl := c.leader(ld)
 	if got, err := c.get(context.Background(), nl, "k"); err != nil || got != "v" {
 		t.Fatalf("new leader read %q, %v", got, err)

@@ -1,6 +1,8 @@
 // Package raftleasetest holds the service-independent parts of the lease
 // read tests that Chainfire and FlareDB both run against a three-member
-// raft group using package raftlease: the partitioned-leader check
+// raft group using package raftlease: the cost of reads with and without
+// the lease (CheckReadCost), the lease's end at a leadership transfer
+// (CheckTransferEndsLease), the partitioned-leader check
 // (CheckPartitionedLease) and the restart-inside-lease vote hold scenario
 // (CheckRestartedFollowerHold).
 //

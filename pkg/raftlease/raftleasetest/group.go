@@ -12,16 +12,16 @@ import (
 type Replica interface {
 	// IsLeader reports whether the member leads its group now.
 	IsLeader() bool
-	// LastContact is the member's raft last contact with a leader.
-	LastContact() time.Time
+	// Raft is the member's raft instance.
+	Raft() *raft.Raft
 	// LeaseRead reports whether the member would serve a read by its
 	// lease now.
 	LeaseRead() bool
 	// LeaseExpiry is when the member's lease of its current term ends;
 	// the zero time means it has none.
 	LeaseExpiry() time.Time
-	// RegisterObserver registers o with the member's raft instance.
-	RegisterObserver(o *raft.Observer)
+	// Lease is the member's lease bookkeeping.
+	Lease() *raftlease.Lease
 	// CloseStreams drops the member's pooled outgoing raft streams.
 	CloseStreams()
 	// Hold is the member's vote hold.

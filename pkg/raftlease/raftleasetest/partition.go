@@ -46,7 +46,7 @@ func CheckPartitionedLease(t testing.TB, g Group, ld int, et time.Duration) {
 		// the followers' last contact is the old leader's last append.
 		if len(lastContact) == 0 && time.Since(cut) > et/4 {
 			for _, f := range followers {
-				lastContact = append(lastContact, f.LastContact())
+				lastContact = append(lastContact, f.Raft().LastContact())
 			}
 		}
 		for _, f := range followers {

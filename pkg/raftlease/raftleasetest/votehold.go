@@ -57,7 +57,7 @@ func restartInsideLease(t testing.TB, g Group, ld int, et time.Duration) bool {
 		_, ok := o.Data.(raft.RequestPreVoteRequest)
 		return ok
 	})
-	g.Replica(a).RegisterObserver(obs)
+	g.Replica(a).Raft().RegisterObserver(obs)
 	select {
 	case <-seen:
 	case <-time.After(10 * et):
