@@ -43,7 +43,7 @@ type commitNotifier struct {
 	// transport's timeout, and once raft and the transport are shut down a
 	// worker touches nothing else.
 	workers map[raft.ServerID]*followerNotifier
-	latest  atomic.Pointer[appliedEntry]
+	latest  atomic.Pointer[committedEntry]
 }
 
 // notifierRun is what the notifier needs once raft runs; raft applies
@@ -53,8 +53,8 @@ type notifierRun struct {
 	raft *raft.Raft
 }
 
-// appliedEntry is the newest entry the leader applied.
-type appliedEntry struct{ index, term uint64 }
+// committedEntry is the newest committed entry the leader was handed.
+type committedEntry struct{ index, term uint64 }
 
 // followerNotifier sends one follower the newest commit, one at a time.
 type followerNotifier struct {
@@ -72,23 +72,23 @@ func newCommitNotifier(n *Node) *commitNotifier {
 	return &commitNotifier{n: n, workers: make(map[raft.ServerID]*followerNotifier)}
 }
 
-// start enables notifications; until then applied does nothing.
+// start enables notifications; until then committed does nothing.
 func (c *commitNotifier) start(ctx context.Context, r *raft.Raft) {
 	c.running.Store(&notifierRun{ctx: ctx, raft: r})
 }
 
-// applied is called by the state machine wrapper with the last entry of
+// committed is called by the state machine wrapper with the last entry of
 // each committed batch, before the batch is applied.
-func (c *commitNotifier) applied(l *raft.Log) {
+func (c *commitNotifier) committed(l *raft.Log) {
 	run := c.running.Load()
-	if run == nil || c.n.cfg.DisableCommitNotify {
+	if run == nil {
 		return
 	}
 	ctx, r := run.ctx, run.raft
 	if r.State() != raft.Leader || r.LastIndex() != l.Index {
 		return
 	}
-	c.latest.Store(&appliedEntry{index: l.Index, term: l.Term})
+	c.latest.Store(&committedEntry{index: l.Index, term: l.Term})
 	local := c.n.cfg.ID
 	for _, s := range r.GetConfiguration().Configuration().Servers {
 		if s.ID != local {
@@ -139,22 +139,23 @@ func (c *commitNotifier) run(ctx context.Context, w *followerNotifier) {
 // the other while its own append of that entry is still being written; it
 // has the entry a moment later.
 func (c *commitNotifier) sendWithRetry(ctx context.Context, w *followerNotifier) {
-	for _, wait := range []time.Duration{2 * time.Millisecond, 8 * time.Millisecond, 32 * time.Millisecond} {
+	waits := []time.Duration{2 * time.Millisecond, 8 * time.Millisecond, 32 * time.Millisecond}
+	for attempt := 0; ; attempt++ {
 		switch c.send(w) {
 		case noticeTaken, noticeSkipped:
 			return
-		case noticeFailed:
-			w.pauseT = time.Now().Add(notifyPauseAfterFailure)
-			return
+		case noticeBehind:
+			if attempt < len(waits) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(waits[attempt]):
+				}
+				continue
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-	if c.send(w) == noticeBehind {
 		w.pauseT = time.Now().Add(notifyPauseAfterFailure)
+		return
 	}
 }
 
@@ -167,7 +168,7 @@ const (
 	noticeFailed                      // unreachable, or refused for another reason
 )
 
-// send tells w's follower about the newest applied entry, if this replica
+// send tells w's follower about the newest committed entry, if this replica
 // still leads the term that entry was written in.
 func (c *commitNotifier) send(w *followerNotifier) noticeResult {
 	e := c.latest.Load()
@@ -207,13 +208,13 @@ type notifyingFSM struct {
 // Raft hands the state machine committed entries only, so followers are
 // told before the leader applies them: they apply in parallel with it.
 func (f notifyingFSM) Apply(l *raft.Log) any {
-	f.notifier.applied(l)
+	f.notifier.committed(l)
 	return f.StateMachine.Apply(l)
 }
 
 func (f notifyingFSM) ApplyBatch(logs []*raft.Log) []any {
 	if len(logs) > 0 {
-		f.notifier.applied(logs[len(logs)-1])
+		f.notifier.committed(logs[len(logs)-1])
 	}
 	return f.StateMachine.ApplyBatch(logs)
 }

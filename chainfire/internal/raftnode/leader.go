@@ -124,17 +124,3 @@ func (n *Node) ReadyTerm() (uint64, bool) {
 	term := n.raft.CurrentTerm()
 	return term, n.readyTerm.Load() == term
 }
-
-// awaitFuture waits for f, or until ctx ends: hashicorp/raft leaves an
-// Apply future that is still queued when it shuts down unanswered, and
-// waiting for it would hold up Close.
-func awaitFuture(ctx context.Context, f raft.Future) error {
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -74,13 +74,5 @@ func (n *Node) await(ctx context.Context, start func(timeout time.Duration) raft
 			return context.DeadlineExceeded
 		}
 	}
-	f := start(timeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		return mapRaftError(err)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return mapRaftError(awaitFuture(ctx, start(timeout)))
 }

@@ -78,7 +78,7 @@ type Config struct {
 	// of a core on empty AppendEntries, 5ms 1%.
 	CommitTimeout time.Duration
 	// DisableCommitNotify turns off telling followers about a commit as
-	// soon as the leader applies it (commitnotify.go); they then learn it
+	// soon as the leader has it (commitnotify.go); they then learn it
 	// from raft's next append, up to two CommitTimeouts later.
 	DisableCommitNotify bool
 	// DisableLeaseRead makes every read index confirm leadership with a
@@ -218,7 +218,11 @@ func (n *Node) start() error {
 		rc.NoSnapshotRestoreOnStart = false
 	}
 	n.notify = newCommitNotifier(n)
-	r, err := raft.NewRaft(rc, notifyingFSM{n.fsm, n.notify}, logs, n.store, snaps, n.wrapTransport(rc))
+	var fsm raft.FSM = notifyingFSM{n.fsm, n.notify}
+	if cfg.DisableCommitNotify {
+		fsm = n.fsm
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, n.store, snaps, n.wrapTransport(rc))
 	if err != nil {
 		n.trans.Close()
 		return fmt.Errorf("raftnode: start raft: %w", err)
@@ -346,27 +350,28 @@ func (n *Node) FirstIndex() (uint64, error) { return n.logs.FirstIndex() }
 // Propose appends data to the log and waits until it is applied, returning
 // the state machine's result. Only the leader can propose.
 func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
-	if n.raft.State() != raft.Leader {
-		return nil, ErrNotLeader
+	var f raft.ApplyFuture
+	err := n.await(ctx, func(timeout time.Duration) raft.Future {
+		f = n.raft.Apply(data, timeout)
+		return f
+	})
+	if err != nil {
+		return nil, err
 	}
-	timeout := time.Duration(0)
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-	}
-	f := n.raft.Apply(data, timeout)
+	return f.Response(), nil
+}
+
+// awaitFuture waits for f, or until ctx ends: hashicorp/raft leaves an
+// Apply future that is still queued when it shuts down unanswered, and
+// waiting for it would hold up Close.
+func awaitFuture(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			return nil, mapRaftError(err)
-		}
-		return f.Response(), nil
+		return err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
