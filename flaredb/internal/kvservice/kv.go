@@ -168,6 +168,16 @@ func (s *KV) CompareAndSwap(ctx context.Context, req *connect.Request[flaredbv1.
 	if err := firstErr(validContext(m.GetContext()), validKey(m.GetKey()), validValue(m.GetValue()), validValue(m.GetPreviousValue())); err != nil {
 		return nil, rpcError(err)
 	}
+	resp, err := s.compareAndSwap(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// compareAndSwap proposes one validated compare-and-swap on its own and
+// returns its answer (the CompareAndSwap RPC and StoreBatch share it).
+func (s *KV) compareAndSwap(ctx context.Context, m *flaredbv1.CompareAndSwapRequest) (*flaredbv1.CompareAndSwapResponse, error) {
 	res, re, err := s.write(ctx, m.GetContext(), region.CompareAndSwapCommand(m), [][]byte{m.GetKey()})
 	if err != nil {
 		return nil, err
@@ -176,5 +186,5 @@ func (s *KV) CompareAndSwap(ctx context.Context, req *connect.Request[flaredbv1.
 	if c := res.CAS; c != nil && re == nil {
 		resp.Succeeded, resp.PreviousValue, resp.PreviousNotExists = c.Succeeded, c.PreviousValue, c.PreviousNotExists
 	}
-	return connect.NewResponse(resp), nil
+	return resp, nil
 }

@@ -283,15 +283,10 @@ func (s *KV) runWrites(ctx context.Context, subs []*flaredbv1.StoreBatchRequest_
 // CompareAndSwap RPC does.
 func (s *KV) runCAS(ctx context.Context, subs []*flaredbv1.StoreBatchRequest_Sub, out []*flaredbv1.StoreBatchResponse_Sub, g *subGroup) {
 	i := g.idx[0]
-	m := subs[i].GetCompareAndSwap()
-	res, re, err := s.write(ctx, m.GetContext(), region.CompareAndSwapCommand(m), [][]byte{m.GetKey()})
+	r, err := s.compareAndSwap(ctx, subs[i].GetCompareAndSwap())
 	if err != nil {
 		out[i] = subError(subs[i].GetId(), err)
 		return
-	}
-	r := &flaredbv1.CompareAndSwapResponse{RegionError: re}
-	if c := res.CAS; c != nil && re == nil {
-		r.Succeeded, r.PreviousValue, r.PreviousNotExists = c.Succeeded, c.PreviousValue, c.PreviousNotExists
 	}
 	out[i] = &flaredbv1.StoreBatchResponse_Sub{Id: subs[i].GetId(), Response: &flaredbv1.StoreBatchResponse_Sub_CompareAndSwap{CompareAndSwap: r}}
 }
