@@ -169,11 +169,7 @@ func (c *Client) sendBatch(id uint64, batch []*pendingOp, send batchSender) {
 }
 
 func sendPuts(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error) {
-	req := &flaredbv1.BatchPutRequest{Context: loc.rpcContext(), Pairs: make([]*flaredbv1.KvPair, len(ops))}
-	for i, op := range ops {
-		req.Pairs[i] = &flaredbv1.KvPair{Key: op.key, Value: op.value}
-	}
-	r, err := kv.BatchPut(ctx, connect.NewRequest(req))
+	r, err := kv.BatchPut(ctx, connect.NewRequest(batchPutRequest(loc.rpcContext(), ops)))
 	if err != nil {
 		return nil, err
 	}
@@ -181,25 +177,44 @@ func sendPuts(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *loc
 }
 
 func sendGets(ctx context.Context, kv flaredbv1connect.KVServiceClient, loc *location, ops []*pendingOp) (*flaredbv1.RegionError, error) {
-	req := &flaredbv1.BatchGetRequest{Context: loc.rpcContext(), Keys: make([][]byte, len(ops))}
-	for i, op := range ops {
-		req.Keys[i] = op.key
-	}
-	r, err := kv.BatchGet(ctx, connect.NewRequest(req))
+	r, err := kv.BatchGet(ctx, connect.NewRequest(batchGetRequest(loc.rpcContext(), ops)))
 	if err != nil {
 		return nil, err
 	}
 	if re := r.Msg.GetRegionError(); re != nil {
 		return re, nil
 	}
-	found := make(map[string][]byte, len(r.Msg.GetPairs()))
-	for _, p := range r.Msg.GetPairs() {
+	fillGets(ops, r.Msg.GetPairs())
+	return nil, nil
+}
+
+// batchPutRequest writes ops' pairs, in arrival order.
+func batchPutRequest(rc *flaredbv1.Context, ops []*pendingOp) *flaredbv1.BatchPutRequest {
+	req := &flaredbv1.BatchPutRequest{Context: rc, Pairs: make([]*flaredbv1.KvPair, len(ops))}
+	for i, op := range ops {
+		req.Pairs[i] = &flaredbv1.KvPair{Key: op.key, Value: op.value}
+	}
+	return req
+}
+
+// batchGetRequest reads ops' keys.
+func batchGetRequest(rc *flaredbv1.Context, ops []*pendingOp) *flaredbv1.BatchGetRequest {
+	req := &flaredbv1.BatchGetRequest{Context: rc, Keys: make([][]byte, len(ops))}
+	for i, op := range ops {
+		req.Keys[i] = op.key
+	}
+	return req
+}
+
+// fillGets answers ops from a BatchGet's pairs (absent keys: not found).
+func fillGets(ops []*pendingOp, pairs []*flaredbv1.KvPair) {
+	found := make(map[string][]byte, len(pairs))
+	for _, p := range pairs {
 		found[string(p.GetKey())] = p.GetValue()
 	}
 	for _, op := range ops {
 		op.result, op.found = found[string(op.key)]
 	}
-	return nil, nil
 }
 
 // coalescedPut tries key=value through the put queue of its store (or

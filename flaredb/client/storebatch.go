@@ -134,19 +134,11 @@ func subRequest(id uint64, g *storeGroup, write bool) *flaredbv1.StoreBatchReque
 	case write && len(g.ops) == 1:
 		sub.Request = &flaredbv1.StoreBatchRequest_Sub_Put{Put: &flaredbv1.PutRequest{Context: rc, Key: g.ops[0].key, Value: g.ops[0].value}}
 	case write:
-		pairs := make([]*flaredbv1.KvPair, len(g.ops))
-		for i, op := range g.ops {
-			pairs[i] = &flaredbv1.KvPair{Key: op.key, Value: op.value}
-		}
-		sub.Request = &flaredbv1.StoreBatchRequest_Sub_BatchPut{BatchPut: &flaredbv1.BatchPutRequest{Context: rc, Pairs: pairs}}
+		sub.Request = &flaredbv1.StoreBatchRequest_Sub_BatchPut{BatchPut: batchPutRequest(rc, g.ops)}
 	case len(g.ops) == 1:
 		sub.Request = &flaredbv1.StoreBatchRequest_Sub_Get{Get: &flaredbv1.GetRequest{Context: rc, Key: g.ops[0].key}}
 	default:
-		keys := make([][]byte, len(g.ops))
-		for i, op := range g.ops {
-			keys[i] = op.key
-		}
-		sub.Request = &flaredbv1.StoreBatchRequest_Sub_BatchGet{BatchGet: &flaredbv1.BatchGetRequest{Context: rc, Keys: keys}}
+		sub.Request = &flaredbv1.StoreBatchRequest_Sub_BatchGet{BatchGet: batchGetRequest(rc, g.ops)}
 	}
 	return sub
 }
@@ -167,13 +159,7 @@ func (c *Client) answer(g *storeGroup, store uint64, r *flaredbv1.StoreBatchResp
 		}
 	case *flaredbv1.StoreBatchResponse_Sub_BatchGet:
 		if re = v.BatchGet.GetRegionError(); re == nil {
-			got := make(map[string][]byte, len(v.BatchGet.GetPairs()))
-			for _, p := range v.BatchGet.GetPairs() {
-				got[string(p.GetKey())] = p.GetValue()
-			}
-			for _, op := range g.ops {
-				op.result, op.found = got[string(op.key)]
-			}
+			fillGets(g.ops, v.BatchGet.GetPairs())
 		}
 	case *flaredbv1.StoreBatchResponse_Sub_Error:
 		// What the request alone would have failed with: classify it the
