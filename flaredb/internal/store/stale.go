@@ -53,14 +53,7 @@ func provenStale(localConfVer, oldID, regionID, newID uint64, leader *flaredbv1.
 //  5. start the empty replica (loadEmptyPeers does this after a restart).
 func (s *Store) replaceStale(p *Peer, newID uint64, leader *flaredbv1.Region) error {
 	s.log.Info("replacing stale replica", "region", p.regionID, "old_peer", p.peerID, "new_peer", newID)
-	s.mu.Lock()
-	if s.peers[p.regionID] == p {
-		delete(s.peers, p.regionID)
-	}
-	s.mu.Unlock()
-	if err := p.stop(); err != nil {
-		s.log.Warn("stop stale replica", "region", p.regionID, "err", err)
-	}
+	s.detach(p, "stale replica")
 	if err := s.clearRaftState(p.regionID); err != nil {
 		return fmt.Errorf("replace stale replica of region %d: %w", p.regionID, err)
 	}

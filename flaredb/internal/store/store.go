@@ -408,15 +408,21 @@ func (s *Store) onConfChanged(p *Peer, meta *flaredbv1.Region) {
 	}()
 }
 
-func (s *Store) destroyPeer(p *Peer) error {
+// detach takes p (a what, for the log) out of the store's regions and
+// stops its Raft group, first steps of destroying or replacing it.
+func (s *Store) detach(p *Peer, what string) {
 	s.mu.Lock()
 	if s.peers[p.regionID] == p {
 		delete(s.peers, p.regionID)
 	}
 	s.mu.Unlock()
 	if err := p.stop(); err != nil {
-		s.log.Warn("stop removed replica", "region", p.regionID, "err", err)
+		s.log.Warn("stop "+what, "region", p.regionID, "err", err)
 	}
+}
+
+func (s *Store) destroyPeer(p *Peer) error {
+	s.detach(p, "removed replica")
 	if rep := p.fsm.replica(); rep != nil {
 		if err := s.destroyReplica(rep); err != nil {
 			return err

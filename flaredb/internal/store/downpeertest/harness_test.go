@@ -17,7 +17,9 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/photoncloud/core/flaredb/client"
 	"github.com/photoncloud/core/flaredb/internal/kvservice"
+	"github.com/photoncloud/core/flaredb/internal/pd/pdapptest"
 	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	"github.com/photoncloud/core/flaredb/internal/store"
 	"github.com/photoncloud/core/pkg/servertest"
@@ -26,6 +28,26 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(pdtest.Main(m)) }
+
+// startReplicated starts Chainfire, PD (down peers replaced after
+// maxPeerDownTime) and three stores, waits until the first region has
+// three replicas, and returns the cluster, a client of it, and a context
+// that ends after within.
+func startReplicated(t *testing.T, within time.Duration) (context.Context, *cluster, *client.Client) {
+	t.Helper()
+	cf := pdtest.StartChainfire(t)
+	pdAddr := pdapptest.StartPD(t, cf.Endpoint, "--max-peer-down-time", maxPeerDownTime.String())
+	c := newCluster(t, pdAddr, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	t.Cleanup(cancel)
+	waitFor(t, time.Minute, "first region on three stores", func() (bool, string) { return c.replicated(ctx, 3) })
+	cl, err := client.New([]string{pdAddr}, client.WithRetryBudget(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return ctx, c, cl
+}
 
 // node is one store with its client-facing services, restartable on the
 // same addresses and data directory.

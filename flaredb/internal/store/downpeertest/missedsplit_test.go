@@ -12,8 +12,6 @@ import (
 
 	"github.com/photoncloud/core/flaredb/client"
 	"github.com/photoncloud/core/flaredb/internal/ctl"
-	"github.com/photoncloud/core/flaredb/internal/pd/pdapptest"
-	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
@@ -35,18 +33,7 @@ func TestStoreThatMissedSplitsGetsItsReplicasBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chainfire, PD and three stores")
 	}
-	cf := pdtest.StartChainfire(t)
-	pdAddr := pdapptest.StartPD(t, cf.Endpoint, "--max-peer-down-time", maxPeerDownTime.String())
-	c := newCluster(t, pdAddr, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	waitFor(t, time.Minute, "first region on three stores", func() (bool, string) { return c.replicated(ctx, 3) })
-
-	cl, err := client.New([]string{pdAddr}, client.WithRetryBudget(60*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	ctx, c, cl := startReplicated(t, 4*time.Minute)
 	const n = 400
 	want := map[string][]byte{}
 	put := func(from, to, round int) {
@@ -107,7 +94,7 @@ func TestStoreThatMissedSplitsGetsItsReplicasBack(t *testing.T) {
 				return false, err.Error()
 			}
 			if len(resp.Msg.GetDownPeers()) > 0 {
-				shown = flaredbctl(t, pdAddr, "region", "show", strconv.FormatUint(id, 10))
+				shown = flaredbctl(t, c.pdAddr, "region", "show", strconv.FormatUint(id, 10))
 				return true, ""
 			}
 		}
@@ -134,7 +121,7 @@ func TestStoreThatMissedSplitsGetsItsReplicasBack(t *testing.T) {
 	}
 
 	// Every key through a fresh client, then from store 3's own copies.
-	fresh, err := client.New([]string{pdAddr}, client.WithRetryBudget(60*time.Second))
+	fresh, err := client.New([]string{c.pdAddr}, client.WithRetryBudget(60*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

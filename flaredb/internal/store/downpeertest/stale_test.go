@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/photoncloud/core/flaredb/client"
-	"github.com/photoncloud/core/flaredb/internal/pd/pdapptest"
-	"github.com/photoncloud/core/flaredb/internal/pd/pdtest"
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
@@ -29,18 +27,7 @@ func TestStaleReplicaIsReplaced(t *testing.T) {
 		t.Skip("starts Chainfire, PD and three stores")
 	}
 	start := time.Now()
-	cf := pdtest.StartChainfire(t)
-	pdAddr := pdapptest.StartPD(t, cf.Endpoint, "--max-peer-down-time", maxPeerDownTime.String())
-	c := newCluster(t, pdAddr, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	waitFor(t, time.Minute, "first region on three stores", func() (bool, string) { return c.replicated(ctx, 3) })
-
-	cl, err := client.New([]string{pdAddr}, client.WithRetryBudget(60*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	ctx, c, cl := startReplicated(t, 3*time.Minute)
 	const n = 240
 	want := map[string][]byte{}
 	put := func(round int) {
