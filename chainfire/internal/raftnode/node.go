@@ -247,7 +247,13 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	// append: lease reads rely on it being ElectionTimeout (lease.go).
 	rc.HeartbeatTimeout = n.cfg.ElectionTimeout
 	rc.ElectionTimeout = n.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout / 2
+	// The leader steps down after a whole election timeout without hearing
+	// from a quorum, not half of one: followers that lost it wait at least
+	// that long before electing another, so stepping down sooner only
+	// turns a busy moment (a loaded machine, a large append in flight)
+	// into "leader changed" errors for writes in flight. Reads do not rely
+	// on it (lease.go).
+	rc.LeaderLeaseTimeout = n.cfg.ElectionTimeout
 	rc.CommitTimeout = n.cfg.CommitTimeout
 	rc.MaxAppendEntries = 512
 	rc.BatchApplyCh = true

@@ -15,6 +15,9 @@ import (
 // dir/<label>-<store>.pprof; wait for the returned func before reading them.
 func (c *flareCluster) profileStores(ctx context.Context, dir, label string, d time.Duration) func() {
 	var wg sync.WaitGroup
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return wg.Wait
+	}
 	for i, addr := range c.storeAddrs {
 		wg.Add(1)
 		go func() {
