@@ -128,6 +128,10 @@ type Store struct {
 	wg     sync.WaitGroup
 
 	heartbeats atomic.Uint64 // see countingTransport
+
+	// destroyHook, set by tests only, runs after each step of destroying a
+	// removed replica; an error stops the destroy there (destroy.go).
+	destroyHook func(regionID uint64, step string) error
 }
 
 // Open opens the store's engine and raft port and restarts every region
@@ -182,27 +186,46 @@ func (s *Store) loadRegions() error {
 	if reps, err = s.finishReplacements(reps); err != nil {
 		return err
 	}
+	if reps, err = s.finishDestroys(reps); err != nil {
+		return err
+	}
 	loaded := map[uint64]bool{}
 	for _, rep := range reps {
 		loaded[rep.ID()] = true
-		meta := rep.Region()
-		own := s.ownPeer(meta)
-		if own == nil {
-			continue // removed from the region; Destroy was interrupted
-		}
-		var boot []raft.Server
-		if applied, _ := rep.Applied(); applied == region.InitialAppliedIndex {
-			// Born by bootstrap or split but its group may never have
-			// started: bootstrap it (a no-op if raft state exists).
-			if boot, err = s.servers(s.ctx, meta, nil); err != nil {
-				return fmt.Errorf("store: region %d: %w", meta.GetId(), err)
-			}
-		}
-		if _, err := s.addPeer(rep, meta.GetId(), own.GetId(), boot); err != nil {
+		if err := s.restartReplica(rep); err != nil {
 			return err
 		}
 	}
 	return s.loadEmptyPeers(loaded)
+}
+
+// restartReplica starts the group of a replica loaded from the engine.
+func (s *Store) restartReplica(rep *region.Replica) error {
+	meta := rep.Region()
+	own := s.ownPeer(meta)
+	if own == nil {
+		// Being added (finishDestroys destroyed the removed ones): filled
+		// by a snapshot taken before the region's metadata listed it, so
+		// its peer id is only in its peer-id file. Not if the file is
+		// newer than the data (a peer created to replace it).
+		saved, ok := s.savedPeer(meta.GetId())
+		if !ok || (saved.hasConfVer && meta.GetEpoch().GetConfVer() < saved.confVer) {
+			return nil
+		}
+		_, err := s.addPeer(rep, meta.GetId(), saved.id, nil)
+		return err
+	}
+	var boot []raft.Server
+	if applied, _ := rep.Applied(); applied == region.InitialAppliedIndex {
+		// Born by bootstrap or split but its group may never have
+		// started: bootstrap it (a no-op if raft state exists).
+		var err error
+		if boot, err = s.servers(s.ctx, meta, nil); err != nil {
+			return fmt.Errorf("store: region %d: %w", meta.GetId(), err)
+		}
+	}
+	_, err := s.addPeer(rep, meta.GetId(), own.GetId(), boot)
+	return err
 }
 
 func (s *Store) ownPeer(meta *flaredbv1.Region) *flaredbv1.Peer {
@@ -419,19 +442,6 @@ func (s *Store) detach(p *Peer, what string) {
 	if err := p.stop(); err != nil {
 		s.log.Warn("stop "+what, "region", p.regionID, "err", err)
 	}
-}
-
-func (s *Store) destroyPeer(p *Peer) error {
-	s.detach(p, "removed replica")
-	if rep := p.fsm.replica(); rep != nil {
-		if err := s.destroyReplica(rep); err != nil {
-			return err
-		}
-	}
-	if err := s.rlog.Drop(p.regionID); err != nil {
-		return err
-	}
-	return os.RemoveAll(p.dir)
 }
 
 // Close stops every region and closes the engine and raft port. It does
