@@ -37,6 +37,7 @@ type Config struct {
 	HeartbeatInterval       time.Duration
 	RegionHeartbeatInterval time.Duration
 	ElectionTimeout         time.Duration
+	PeerGCAfter             time.Duration
 	LeaseRead               bool
 }
 
@@ -55,6 +56,7 @@ func (c *Config) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "store-heartbeat-interval", 10*time.Second, "period of store heartbeats to PD")
 	fs.DurationVar(&c.RegionHeartbeatInterval, "region-heartbeat-interval", 10*time.Second, "period of region heartbeats to PD (and of carrying out PD's replica changes)")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", time.Second, "Raft heartbeat and election timeout of every region")
+	fs.DurationVar(&c.PeerGCAfter, "peer-gc-after", time.Minute, "how long a replica may hear no leader before the store asks PD whether it was removed from its region (and destroys it if so)")
 	fs.BoolVar(&c.LeaseRead, "lease-read", true, "serve linearizable reads from a region leader's lease (no heartbeat round per read) while it holds one; every store needs the same --election-timeout")
 }
 
@@ -62,8 +64,8 @@ func (c *Config) validate() error {
 	if c.SplitSize == 0 || c.SplitKeys == 0 {
 		return errors.New("--region-split-size and --region-split-keys must be positive")
 	}
-	if c.SplitCheckInterval <= 0 || c.HeartbeatInterval <= 0 || c.RegionHeartbeatInterval <= 0 || c.ElectionTimeout <= 0 {
-		return errors.New("intervals and --election-timeout must be positive")
+	if c.SplitCheckInterval <= 0 || c.HeartbeatInterval <= 0 || c.RegionHeartbeatInterval <= 0 || c.ElectionTimeout <= 0 || c.PeerGCAfter <= 0 {
+		return errors.New("intervals, --election-timeout and --peer-gc-after must be positive")
 	}
 	return nil
 }
@@ -105,7 +107,8 @@ func Run(ctx context.Context, rt *cli.Runtime, cfg Config) error {
 		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, ClientAddr: cfg.AdvertiseAddr,
 		SplitSize: cfg.SplitSize, SplitKeys: cfg.SplitKeys, SplitCheckInterval: cfg.SplitCheckInterval,
 		HeartbeatInterval: cfg.HeartbeatInterval, RegionHeartbeatInterval: cfg.RegionHeartbeatInterval,
-		ElectionTimeout: cfg.ElectionTimeout, DisableLeaseRead: !cfg.LeaseRead, Logger: rt.Logger, CreatePeer: createPeer,
+		ElectionTimeout: cfg.ElectionTimeout, PeerGCAfter: cfg.PeerGCAfter, DisableLeaseRead: !cfg.LeaseRead,
+		Logger: rt.Logger, CreatePeer: createPeer,
 	}, pd)
 	if err != nil {
 		return err

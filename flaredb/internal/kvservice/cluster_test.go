@@ -58,6 +58,12 @@ func (f *fakePD) StoreHeartbeat(_ context.Context, req *flaredbv1.StoreHeartbeat
 	return &flaredbv1.StoreHeartbeatResponse{}, nil
 }
 
+func (f *fakePD) GetRegionByID(_ context.Context, req *flaredbv1.GetRegionByIDRequest) (*flaredbv1.GetRegionByIDResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &flaredbv1.GetRegionByIDResponse{Region: f.regions[req.GetRegionId()]}, nil
+}
+
 func (f *fakePD) RegionHeartbeat(_ context.Context, req *flaredbv1.RegionHeartbeatRequest) (*flaredbv1.RegionHeartbeatResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

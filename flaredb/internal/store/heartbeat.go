@@ -10,11 +10,12 @@ import (
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
-// Run starts the store's background loops (heartbeats, split checks)
-// and returns at once; Close stops them.
+// Run starts the store's background loops (heartbeats, split checks,
+// peer GC) and returns at once; Close stops them.
 func (s *Store) Run() {
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go func() { defer s.wg.Done(); s.quiesceLoop() }()
+	go func() { defer s.wg.Done(); s.peerGCLoop() }()
 	go func() { defer s.wg.Done(); s.storeHeartbeatLoop() }()
 	go func() { defer s.wg.Done(); s.regionHeartbeatLoop() }()
 	go func() { defer s.wg.Done(); s.splitCheckLoop() }()

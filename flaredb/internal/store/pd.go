@@ -15,6 +15,7 @@ import (
 type PDClient interface {
 	AllocID(ctx context.Context, req *flaredbv1.AllocIDRequest) (*flaredbv1.AllocIDResponse, error)
 	GetStore(ctx context.Context, req *flaredbv1.GetStoreRequest) (*flaredbv1.GetStoreResponse, error)
+	GetRegionByID(ctx context.Context, req *flaredbv1.GetRegionByIDRequest) (*flaredbv1.GetRegionByIDResponse, error)
 	StoreHeartbeat(ctx context.Context, req *flaredbv1.StoreHeartbeatRequest) (*flaredbv1.StoreHeartbeatResponse, error)
 	RegionHeartbeat(ctx context.Context, req *flaredbv1.RegionHeartbeatRequest) (*flaredbv1.RegionHeartbeatResponse, error)
 	AskSplit(ctx context.Context, req *flaredbv1.AskSplitRequest) (*flaredbv1.AskSplitResponse, error)
@@ -42,6 +43,10 @@ func (p connectPD) AllocID(ctx context.Context, req *flaredbv1.AllocIDRequest) (
 
 func (p connectPD) GetStore(ctx context.Context, req *flaredbv1.GetStoreRequest) (*flaredbv1.GetStoreResponse, error) {
 	return unary(ctx, p.c.GetStore, req)
+}
+
+func (p connectPD) GetRegionByID(ctx context.Context, req *flaredbv1.GetRegionByIDRequest) (*flaredbv1.GetRegionByIDResponse, error) {
+	return unary(ctx, p.c.GetRegionByID, req)
 }
 
 func (p connectPD) StoreHeartbeat(ctx context.Context, req *flaredbv1.StoreHeartbeatRequest) (*flaredbv1.StoreHeartbeatResponse, error) {

@@ -48,6 +48,10 @@ type Peer struct {
 	readyMu   sync.Mutex
 	readyCh   chan struct{}
 
+	// started is when this replica started, the origin of "no leader
+	// for PeerGCAfter" when it never heard one (peergc.go).
+	started time.Time
+
 	// inflight counts proposals waiting for raft; above maxInflight the
 	// region sheds load with ServerIsBusy instead of queueing without end.
 	inflight atomic.Int64
@@ -81,7 +85,7 @@ func (s *Store) startPeer(rep *region.Replica, regionID, peerID uint64, bootstra
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("region %d: %w", regionID, err)
 	}
-	p := &Peer{store: s, regionID: regionID, peerID: peerID, dir: dir,
+	p := &Peer{store: s, regionID: regionID, peerID: peerID, dir: dir, started: time.Now(),
 		reads: make(chan chan readResult, 1024), readyCh: make(chan struct{}), stopCh: make(chan struct{}),
 		lease: raftlease.New(!s.cfg.DisableLeaseRead, s.cfg.ElectionTimeout)}
 	p.fsm = &fsm{peer: p, rep: rep}

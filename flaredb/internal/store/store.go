@@ -63,6 +63,10 @@ type Config struct {
 	RaftLogOutput     io.Writer
 	// Engine overrides engine options (tests).
 	Engine engine.Options
+	// PeerGCAfter is how long a replica may hear no leader before the
+	// store asks PD whether its peer was removed (default 1 minute; see
+	// peergc.go).
+	PeerGCAfter time.Duration
 	// CreatePeer asks another store to create an empty replica (see
 	// membership.go), passing the leader's region metadata; the app calls
 	// the target's AdminService.CreatePeer.
@@ -87,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ElectionTimeout <= 0 {
 		c.ElectionTimeout = time.Second
+	}
+	if c.PeerGCAfter <= 0 {
+		c.PeerGCAfter = defaultPeerGCAfter
 	}
 	if c.QuiesceAfter <= 0 {
 		c.QuiesceAfter = defaultQuiesceAfter

@@ -2,6 +2,7 @@ package downpeertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,12 +72,20 @@ type cluster struct {
 	// gate, when set, can hold back a CreatePeer for a region on a store
 	// (the test orders repairs with it).
 	gate func(storeID, regionID uint64) error
+	// peerGCAfter is the stores' PeerGCAfter; zero is an hour, so peer GC
+	// stays out of tests that exercise other repairs.
+	peerGCAfter time.Duration
 }
 
-func newCluster(t *testing.T, pdAddr string, n int) *cluster {
+// newCluster starts n stores; configure, if given, adjusts the cluster
+// before the first starts.
+func newCluster(t *testing.T, pdAddr string, n int, configure ...func(*cluster)) *cluster {
 	c := &cluster{t: t, pdAddr: pdAddr, raftLog: &lineCounter{},
 		pd:    flaredbv1connect.NewPDServiceClient(h2cClient(), "http://"+pdAddr),
 		nodes: map[uint64]*node{}}
+	for _, f := range configure {
+		f(c)
+	}
 	for i := 1; i <= n; i++ {
 		nd := &node{id: uint64(i), dir: t.TempDir(), raft: servertest.FreeAddr(t), clientURL: servertest.FreeAddr(t), logs: &recordCounter{}}
 		c.nodes[nd.id] = nd
@@ -121,8 +130,8 @@ func (c *cluster) start(nd *node) {
 		// Splits are made by the test only.
 		SplitSize: 1 << 40, SplitKeys: 1 << 40, SplitCheckInterval: time.Hour,
 		HeartbeatInterval: 500 * time.Millisecond, RegionHeartbeatInterval: 500 * time.Millisecond,
-		ElectionTimeout: 500 * time.Millisecond,
-		Logger:          slog.New(nd.logs), RaftLogOutput: c.raftLog,
+		ElectionTimeout: 500 * time.Millisecond, PeerGCAfter: cmp.Or(c.peerGCAfter, time.Hour),
+		Logger: slog.New(nd.logs), RaftLogOutput: c.raftLog,
 		CreatePeer: func(ctx context.Context, target *flaredbv1.Store, regionID, peerID uint64, leader *flaredbv1.Region) error {
 			other := c.liveStore(target.GetId())
 			if other == nil {
