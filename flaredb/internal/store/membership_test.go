@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,13 +59,7 @@ func TestProvenStale(t *testing.T) {
 // region 2 ("child").
 func staleStore(t *testing.T) *Store {
 	t.Helper()
-	cfg := Config{StoreID: 1, DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0",
-		ElectionTimeout: 200 * time.Millisecond, RaftLogOutput: io.Discard}
-	st, err := Open(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := newStore(t)
 	ctx := context.Background()
 	epoch := &flaredbv1.RegionEpoch{ConfVer: 1, Version: 1}
 	parent := &flaredbv1.Region{Id: 1, Epoch: epoch, Peers: []*flaredbv1.Peer{{Id: 11, StoreId: 1}}}
