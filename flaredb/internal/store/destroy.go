@@ -107,15 +107,7 @@ func removeSynced(path string) error {
 	if err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return syncDir(filepath.Dir(path))
 }
 
 // finishDestroys completes, after a restart, destroys of removed replicas
@@ -139,9 +131,7 @@ func (s *Store) finishDestroys(reps []*region.Replica) ([]*region.Replica, error
 			return nil, fmt.Errorf("store: destroy removed replica of region %d: %w", rep.ID(), err)
 		}
 	}
-	v := s.eng.NewSnapshot()
-	states, err := v.RegionStates()
-	_ = v.Close()
+	states, err := s.regionStates()
 	if err != nil {
 		return nil, fmt.Errorf("store: load region states: %w", err)
 	}

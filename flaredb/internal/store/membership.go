@@ -150,6 +150,8 @@ func (s *Store) regionDir(regionID uint64) string {
 	return filepath.Join(s.cfg.DataDir, "regions", strconv.FormatUint(regionID, 10))
 }
 
+// writeFileSync replaces path with data durably: written to a temporary
+// file, synced, renamed over path, and the rename synced.
 func writeFileSync(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
@@ -167,7 +169,24 @@ func writeFileSync(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir syncs a directory, so a file created, renamed or deleted in it
+// is too after a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // loadEmptyPeers restarts replicas created by CreatePeer that had not yet

@@ -76,7 +76,7 @@ func (s *Store) collectIfRemoved(ctx context.Context, p *Peer) {
 		}
 		return
 	}
-	if !removedBy(resp.GetRegion(), local, p.peerID) {
+	if provenRemoved(local.GetEpoch().GetConfVer(), p.peerID, p.regionID, resp.GetRegion()) != nil {
 		return
 	}
 	s.log.Info("peer gc: replica was removed from its region",
@@ -85,18 +85,4 @@ func (s *Store) collectIfRemoved(ctx context.Context, p *Peer) {
 	if err := s.destroyPeer(p); err != nil {
 		s.log.Error("peer gc: destroy removed replica", "region", p.regionID, "err", err)
 	}
-}
-
-// removedBy reports whether pd, the region as PD routes it, proves that
-// peerID was removed after local, the replica's own metadata.
-func removedBy(pd, local *flaredbv1.Region, peerID uint64) bool {
-	if pd == nil || pd.GetId() != local.GetId() || pd.GetEpoch().GetConfVer() <= local.GetEpoch().GetConfVer() {
-		return false
-	}
-	for _, peer := range pd.GetPeers() {
-		if peer.GetId() == peerID {
-			return false
-		}
-	}
-	return true
 }

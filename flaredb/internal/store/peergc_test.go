@@ -6,9 +6,9 @@ import (
 	flaredbv1 "github.com/photoncloud/core/proto/flaredb/v1"
 )
 
-// TestRemovedBy: PD proves a removal only with newer membership that
+// TestProvenRemoved: PD proves a removal only with newer membership that
 // lacks the peer.
-func TestRemovedBy(t *testing.T) {
+func TestProvenRemoved(t *testing.T) {
 	region := func(id, confVer uint64, peers ...uint64) *flaredbv1.Region {
 		r := &flaredbv1.Region{Id: id, Epoch: &flaredbv1.RegionEpoch{ConfVer: confVer, Version: 1}}
 		for _, p := range peers {
@@ -29,8 +29,9 @@ func TestRemovedBy(t *testing.T) {
 		{"PD does not know the region", nil, false},
 		{"another region", region(8, 9, 1, 2), false},
 	} {
-		if got := removedBy(tc.pd, local, 3); got != tc.want {
-			t.Errorf("%s: removedBy = %v, want %v", tc.name, got, tc.want)
+		err := provenRemoved(local.GetEpoch().GetConfVer(), 3, local.GetId(), tc.pd)
+		if got := err == nil; got != tc.want {
+			t.Errorf("%s: proven = %v (%v), want %v", tc.name, got, err, tc.want)
 		}
 	}
 }

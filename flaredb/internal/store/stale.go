@@ -16,25 +16,34 @@ import (
 
 // provenStale returns nil when leader proves that this store's replica
 // (peer id oldID, at conf_ver localConfVer) is stale and may make way for
-// peer newID: leader is the same region's metadata, without the old peer
-// and with a newer conf_ver, and the new id is the greater (PD allocates
-// ids in increasing order). Otherwise it says what is missing.
+// peer newID: leader proves the old peer removed (provenRemoved) and the
+// new id is the greater (PD allocates ids in increasing order). Otherwise
+// it says what is missing.
 func provenStale(localConfVer, oldID, regionID, newID uint64, leader *flaredbv1.Region) error {
-	switch {
-	case leader == nil:
-		return errors.New("the request carries no region metadata to prove it stale")
-	case leader.GetId() != regionID:
-		return fmt.Errorf("the request's metadata is of region %d", leader.GetId())
-	case newID <= oldID:
+	if newID <= oldID {
 		return fmt.Errorf("new peer id %d is not newer", newID)
 	}
-	for _, q := range leader.GetPeers() {
-		if q.GetId() == oldID {
-			return fmt.Errorf("peer %d is still a member (conf_ver %d)", oldID, leader.GetEpoch().GetConfVer())
+	return provenRemoved(localConfVer, oldID, regionID, leader)
+}
+
+// provenRemoved returns nil when r, metadata of region regionID from its
+// leader or PD, proves peer id peerID removed after the replica's own
+// metadata (at conf_ver localConfVer): r no longer lists the peer and its
+// conf_ver is newer. Otherwise it says what is missing.
+func provenRemoved(localConfVer, peerID, regionID uint64, r *flaredbv1.Region) error {
+	switch {
+	case r == nil:
+		return errors.New("no region metadata to prove it removed")
+	case r.GetId() != regionID:
+		return fmt.Errorf("the metadata is of region %d", r.GetId())
+	}
+	for _, q := range r.GetPeers() {
+		if q.GetId() == peerID {
+			return fmt.Errorf("peer %d is still a member (conf_ver %d)", peerID, r.GetEpoch().GetConfVer())
 		}
 	}
-	if have, got := localConfVer, leader.GetEpoch().GetConfVer(); got <= have {
-		return fmt.Errorf("the leader's conf_ver %d is not newer than the replica's %d", got, have)
+	if have, got := localConfVer, r.GetEpoch().GetConfVer(); got <= have {
+		return fmt.Errorf("the conf_ver %d is not newer than the replica's %d", got, have)
 	}
 	return nil
 }
@@ -103,9 +112,7 @@ func (s *Store) clearRaftState(regionID uint64) error {
 func (s *Store) destroyReplica(rep *region.Replica) error {
 	s.members.rangeMu.Lock()
 	defer s.members.rangeMu.Unlock()
-	v := s.eng.NewSnapshot()
-	states, err := v.RegionStates()
-	_ = v.Close()
+	states, err := s.regionStates()
 	if err != nil {
 		return fmt.Errorf("destroy region %d: %w", rep.ID(), err)
 	}
@@ -116,6 +123,13 @@ func (s *Store) destroyReplica(rep *region.Replica) error {
 		}
 	}
 	return rep.DestroyOutside(keep)
+}
+
+// regionStates reads every region state the engine holds.
+func (s *Store) regionStates() ([]*flaredbv1.RegionLocalState, error) {
+	v := s.eng.NewSnapshot()
+	defer func() { _ = v.Close() }()
+	return v.RegionStates()
 }
 
 // finishReplacements completes, after a restart, the replacements of
